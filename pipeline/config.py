@@ -1,0 +1,277 @@
+"""Typed, strictly checked configuration loaded from layered YAML files.
+
+Every stage has one dataclass. ``load(cls, files, overrides)`` merges the files in order (later wins),
+applies ``key.sub=value`` overrides, and rejects unknown keys and wrong types with a message that names
+the file and the key: ``expected int, found str in configs/base.yaml: train.epochs``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+STANCE_LABELS = ("confident", "wary", "accusatory", "dismissive", "neutral")
+SENTIMENT_LABELS = ("positive", "negative", "neutral")
+TASK_LABELS: dict[str, tuple[str, ...]] = {"stance": STANCE_LABELS, "sentiment": SENTIMENT_LABELS}
+
+Task = Literal["stance", "sentiment"]
+Family = Literal["tfidf", "frozen", "setfit", "finetune"]
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message says where and how to fix it."""
+
+
+# ---------------------------------------------------------------- stage configs
+
+
+@dataclasses.dataclass
+class DataConfig:
+    corpus_dir: str = "data/corpus"
+    splits: tuple[str, ...] = ("train", "val", "test")
+    near_duplicate_jaccard: float = 0.8
+    min_sentences_per_stance: int = 600
+    min_articles: int = 300
+    min_domains: int = 15
+    max_domain_share: float = 0.12
+    min_registers: int = 8
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    family: Family = "tfidf"
+    encoder: str = "minilm"
+    max_length: int = 128
+    tfidf_max_features: int = 60000
+    tfidf_C: float = 4.0
+    head_C: float = 2.0
+    freeze_layers: int = 0
+    setfit_pairs_per_sentence: int = 4
+    setfit_epochs: int = 1
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    seed: int = 42
+    epochs: float = 2.0
+    learning_rate: float = 2e-5
+    layerwise_lr_decay: float = 0.9
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    class_weights: bool = True
+    bf16: bool = True
+    early_stopping_patience: int = 2
+    evals_per_epoch: int = 2
+    max_train_rows: int = 0
+    resume_from_checkpoint: str = ""
+    output_dir: str = "outputs/train"
+
+
+@dataclasses.dataclass
+class TrackingConfig:
+    tracking_uri: str = ""
+    register: bool = True
+    promote: bool = False
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    task: Task = "stance"
+    text_column: str = "text"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    tracking: TrackingConfig = dataclasses.field(default_factory=TrackingConfig)
+
+
+@dataclasses.dataclass
+class EvaluateConfig:
+    model: str = "models:/stance-classifier@champion"
+    data: str = "data/corpus/test.jsonl"
+    text_column: str = "text"
+    label_column: str = ""  # "" = the model's task name (stance or sentiment)
+    batch_size: int = 64
+    tracking_uri: str = ""
+
+
+@dataclasses.dataclass
+class ScoreConfig:
+    stance_model: str = "models:/stance-classifier@champion"
+    sentiment_model: str = "models:/sentiment-classifier@champion"
+    uncertain_threshold: float = 0.4
+    id_column: str = "id"
+    text_column: str = "text"
+    chunk_articles: int = 64
+    batch_size: int = 32
+    max_article_bytes: int = 1_000_000
+    fast_path: Literal["none", "bf16", "int8"] = "bf16"
+    engine: Literal["local", "spark"] = "local"
+    spark_master: str = "local[*]"
+    tracking: TrackingConfig = dataclasses.field(default_factory=TrackingConfig)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (list, tuple):
+        return "list"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Checks ``value`` against the annotation ``tp``; returns it (tuples for lists) or raises."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"expected {_type_name(tp)}, found {value!r} in {where}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0])
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"expected list, found {type(value).__name__} in {where}")
+        (item_tp, *_) = typing.get_args(tp)
+        return tuple(_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value))
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"expected null, found {type(value).__name__} in {where}")
+        return value
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise ConfigError(f"expected {_type_name(tp)}, found {type(value).__name__} in {where}")
+    return value
+
+
+def _build(cls: type[T], raw: dict[str, Any], origins: dict[str, str], prefix: str = "") -> T:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for key in raw:
+        if key not in names:
+            where = origins.get(prefix + key, "config")
+            raise ConfigError(
+                f"unknown key in {where}: {prefix}{key} (allowed: {', '.join(sorted(names))})"
+            )
+    kwargs = {}
+    for name in names:
+        if name not in raw:
+            continue
+        tp = hints[name]
+        path = prefix + name
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(raw[name], dict):
+                where = origins.get(path, "config")
+                raise ConfigError(f"expected mapping, found {type(raw[name]).__name__} in {where}: {path}")
+            kwargs[name] = _build(tp, raw[name], origins, path + ".")
+        else:
+            kwargs[name] = _coerce(raw[name], tp, f"{origins.get(path, 'config')}: {path}")
+    return cls(**kwargs)
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any], source: str, origins: dict[str, str], prefix="") -> None:
+    for key, value in update.items():
+        path = prefix + str(key)
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value, source, origins, path + ".")
+        else:
+            base[key] = value
+            _record_origins(value, source, origins, path)
+
+
+def _record_origins(value: Any, source: str, origins: dict[str, str], path: str) -> None:
+    origins[path] = source
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _record_origins(sub, source, origins, f"{path}.{key}")
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from err
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"expected mapping, found {type(loaded).__name__} in {path}: (top level)")
+    return loaded
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``training.epochs=3`` -> ("training.epochs", 3); the value is read as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} is not KEY=VALUE (example: --set training.epochs=3)")
+    return key.strip(), yaml.safe_load(value) if value.strip() else ""
+
+
+def load(cls: type[T], files: list[str | Path] = (), overrides: list[str] = ()) -> T:
+    """Builds ``cls`` from defaults, then each YAML file in order, then ``key=value`` overrides."""
+    raw: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for file in files:
+        _merge(raw, read_yaml(file), str(file), origins)
+    for text in overrides:
+        key, value = parse_override(text)
+        nested: dict[str, Any] = value
+        for part in reversed(key.split(".")):
+            nested = {part: nested}
+        _merge(raw, nested, f"--set {text}", origins)
+    return _build(cls, raw, origins)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def train_config(task: str | None = None, family: str | None = None, experiment: str | Path | None = None,
+                 overrides: list[str] = (), config_dir: str | Path = "configs") -> TrainConfig:
+    """Layers base, task, model family, an optional experiment file, then ``key=value`` overrides.
+
+    An experiment may name its own task and family; explicit ``task``/``family`` arguments win.
+    """
+    config_dir = Path(config_dir)
+    chosen = read_yaml(experiment) if experiment else {}
+    task = task or chosen.get("task") or "stance"
+    model_section = chosen.get("model") if isinstance(chosen.get("model"), dict) else {}
+    family = family or model_section.get("family") or "tfidf"
+    files: list[str | Path] = [config_dir / "base.yaml"]
+    for sub, name in (("task", task), ("model", family)):
+        file = config_dir / sub / f"{name}.yaml"
+        if not file.is_file():
+            choices = sorted(p.stem for p in file.parent.glob("*.yaml"))
+            raise ConfigError(f"no {sub} config {name!r} ({file}): choose one of {', '.join(choices)}")
+        files.append(file)
+    if experiment:
+        files.append(experiment)
+    pinned = [f"task={task}", f"model.family={family}"]
+    return load(TrainConfig, files, [*overrides, *pinned])

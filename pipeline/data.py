@@ -1,0 +1,324 @@
+"""Data stage: the labeled corpus, its label maps, and ``validate`` (schema, duplicates, leakage, realism).
+
+The corpus is sentence-level JSON Lines, one file per split (``train.jsonl``, ``val.jsonl``,
+``test.jsonl``); each row is one sentence of a whole article, in article order.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import math
+import re
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.config import SENTIMENT_LABELS, STANCE_LABELS, TASK_LABELS, DataConfig
+
+REQUIRED_FIELDS: dict[str, type] = {
+    "article_id": str,
+    "sentence_index": int,
+    "text": str,
+    "stance": str,
+    "sentiment": str,
+    "stakeholder": str,
+    "phenomena": list,
+    "domain": str,
+    "register": str,
+    "writer": str,
+    "outlet": str,
+    "title": str,
+}
+PHENOMENA = (
+    "negative_forecast", "denial_repeats_accusation", "bare_denial", "denial_accuses_back",
+    "authority_fact_accusation", "quote_fragment", "neutral_scheduling", "implicit_stance",
+    "negated_cue", "third_party_report", "reporter_hedging", "sarcasm_rhetorical", "multi_stakeholder",
+)
+MIN_PER_PHENOMENON = 30
+# A stance label's own word: it must not give the label away.
+OWN_WORD = {
+    "confident": re.compile(r"\bconfiden", re.I),
+    "wary": re.compile(r"\bwar(?:y|ily|iness|ier)\b", re.I),
+    "accusatory": re.compile(r"\baccus", re.I),
+    "dismissive": re.compile(r"\bdismiss", re.I),
+}
+FUTURE = re.compile(r"\b(?:will|would|won[’']t|wouldn[’']t)\b|\w[’']ll\b", re.I)
+QUOTE = re.compile("[\"“”]")
+CURLY = re.compile("[“”]")
+
+REALISM_LIMITS = {
+    "median_words": (">=", 22),
+    "share_30_words": (">=", 0.25),
+    "share_quoted": (">=", 0.25),
+    "curly_share_of_quoted": ("between", (0.35, 0.65)),
+    "future_share_neutral": (">=", 0.20),
+    "future_share_wary": (">=", 0.20),
+    "future_share_confident": ("<=", 0.45),
+    **{f"own_word_share_{label}": ("<=", 0.15) for label in OWN_WORD},
+    **{f"own_word_in_other_labels_{label}": (">=", 1) for label in OWN_WORD},
+}
+
+
+class DataError(ValueError):
+    """A data file is unreadable or malformed; the message names the file and the line."""
+
+
+def label_maps(task: str) -> tuple[dict[str, int], dict[int, str]]:
+    """The fixed label order for a task. Saved with every model as ``id2label``."""
+    labels = TASK_LABELS[task]
+    return {name: i for i, name in enumerate(labels)}, dict(enumerate(labels))
+
+
+def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    rows, errors = [], []
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                errors.append(f"{path}:{line_no}: not valid JSON ({err.msg}); fix or remove the line")
+                continue
+            if not isinstance(row, dict):
+                errors.append(f"{path}:{line_no}: expected a JSON object, found {type(row).__name__}")
+                continue
+            row["_file"], row["_line"] = str(path), line_no
+            rows.append(row)
+    return rows, errors
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Reads a CSV, JSONL or Parquet file into a DataFrame, with a clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, keep_default_na=False)
+        if suffix in (".jsonl", ".json"):
+            return pd.read_json(path, lines=True, dtype=False)
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+    except (ValueError, OSError) as err:
+        raise DataError(f"{path}: could not be read as {suffix[1:]}: {err}") from err
+    raise DataError(f"{path}: unsupported format {suffix!r}; use .csv, .jsonl or .parquet")
+
+
+def load_split(corpus_dir: str | Path, split: str) -> pd.DataFrame:
+    path = Path(corpus_dir) / f"{split}.jsonl"
+    if not path.is_file():
+        raise DataError(f"{path}: split file not found; run `make data` to check the corpus")
+    rows, errors = read_jsonl(path)
+    if errors:
+        raise DataError("\n".join(errors))
+    frame = pd.DataFrame(rows).drop(columns=["_file", "_line"])
+    return frame
+
+
+def data_version(corpus_dir: str | Path, splits: tuple[str, ...] = ("train", "val", "test")) -> str:
+    """A short content hash of the corpus files: changes whenever any labeled row changes."""
+    digest = hashlib.sha256()
+    for split in splits:
+        digest.update((Path(corpus_dir) / f"{split}.jsonl").read_bytes())
+    return digest.hexdigest()[:12]
+
+
+# ---------------------------------------------------------------- validation
+
+
+@dataclasses.dataclass
+class DataResult:
+    ok: bool
+    errors: list[str]
+    counts: dict[str, int]
+    figures: dict[str, float]
+    table: pd.DataFrame
+    data_version: str
+
+
+def _row_errors(row: dict[str, Any]) -> list[str]:
+    where = f"{row['_file']}:{row['_line']}"
+    errors = []
+    for field, kind in REQUIRED_FIELDS.items():
+        if field not in row:
+            errors.append(f"{where}: missing field {field!r}")
+        elif not isinstance(row[field], kind) or (kind is int and isinstance(row[field], bool)):
+            errors.append(f"{where}: field {field!r} expected {kind.__name__}, found {type(row[field]).__name__}")
+    if errors:
+        return errors
+    if not row["text"].strip():
+        errors.append(f"{where}: empty or whitespace-only text")
+    if row["stance"] not in STANCE_LABELS:
+        errors.append(f"{where}: stance {row['stance']!r} not one of {', '.join(STANCE_LABELS)}")
+    if row["sentiment"] not in SENTIMENT_LABELS:
+        errors.append(f"{where}: sentiment {row['sentiment']!r} not one of {', '.join(SENTIMENT_LABELS)}")
+    if row["stance"] == "neutral" and row["stakeholder"].strip():
+        errors.append(f"{where}: neutral sentence has a stakeholder; clear it or change the stance")
+    if row["stance"] in STANCE_LABELS and row["stance"] != "neutral" and not row["stakeholder"].strip():
+        errors.append(f"{where}: {row['stance']} sentence has no stakeholder; name who holds the stance")
+    unknown = sorted(set(row["phenomena"]) - set(PHENOMENA))
+    if unknown:
+        errors.append(f"{where}: unknown phenomena {unknown}; allowed: {', '.join(PHENOMENA)}")
+    return errors
+
+
+def _shingles(text: str) -> set[str]:
+    words = re.findall(r"\w+", text.lower())
+    return {" ".join(words[i : i + 3]) for i in range(len(words) - 2)}
+
+
+def near_duplicates(texts: list[str], threshold: float) -> list[tuple[int, int, float]]:
+    """Pairs with word-3-gram Jaccard >= threshold, exact (prefix filtering, not sampling)."""
+    sets = [_shingles(t) for t in texts]
+    frequency = collections.Counter(s for shingles in sets for s in shingles)
+    index: dict[str, list[int]] = collections.defaultdict(list)
+    pairs = []
+    for i, shingles in enumerate(sets):
+        if not shingles:
+            continue
+        ordered = sorted(shingles, key=lambda s: (frequency[s], s))
+        # Two sets with Jaccard >= t share at least one of the rarest |A| - ceil(t|A|) + 1 items of A.
+        prefix = ordered[: len(ordered) - math.ceil(threshold * len(ordered)) + 1]
+        candidates = {j for s in prefix for j in index[s]}
+        for j in candidates:
+            shared = len(shingles & sets[j])
+            jaccard = shared / (len(shingles) + len(sets[j]) - shared)
+            if jaccard >= threshold:
+                pairs.append((j, i, jaccard))
+        for s in prefix:
+            index[s].append(i)
+    return pairs
+
+
+def realism_figures(frame: pd.DataFrame) -> dict[str, float]:
+    words = frame["text"].str.split().str.len()
+    quoted = frame["text"].str.contains(QUOTE)
+    curly = frame.loc[quoted, "text"].str.contains(CURLY)
+    future = frame["text"].str.contains(FUTURE)
+    figures: dict[str, float] = {
+        "median_words": float(statistics.median(words)),
+        "share_30_words": float((words >= 30).mean()),
+        "share_quoted": float(quoted.mean()),
+        "curly_share_of_quoted": float(curly.mean()) if len(curly) else 0.0,
+    }
+    for label in ("neutral", "wary", "confident"):
+        figures[f"future_share_{label}"] = float(future[frame["stance"] == label].mean())
+    for label, pattern in OWN_WORD.items():
+        has_word = frame["text"].str.contains(pattern)
+        figures[f"own_word_share_{label}"] = float(has_word[frame["stance"] == label].mean())
+        figures[f"own_word_in_other_labels_{label}"] = float(has_word[frame["stance"] != label].sum())
+    return figures
+
+
+def _limit_failures(figures: dict[str, float]) -> list[str]:
+    failures = []
+    for name, (op, bound) in REALISM_LIMITS.items():
+        value = figures[name]
+        ok = {
+            ">=": lambda: value >= bound,
+            "<=": lambda: value <= bound,
+            "between": lambda: bound[0] <= value <= bound[1],
+        }[op]()
+        if not ok:
+            failures.append(f"realism: {name} = {value:.3g}, required {op} {bound}")
+    return failures
+
+
+def _corpus_errors(frame: pd.DataFrame, cfg: DataConfig) -> list[str]:
+    errors = []
+    # Article leakage and writer/register separation between training and held-out splits.
+    splits_per_article = frame.groupby("article_id")["split"].nunique()
+    for article in splits_per_article[splits_per_article > 1].index:
+        errors.append(f"leakage: article {article} appears in splits "
+                      f"{sorted(frame.loc[frame.article_id == article, 'split'].unique())}")
+    train = frame[frame.split == "train"]
+    held_out = frame[frame.split != "train"]
+    for column in ("writer", "register"):
+        shared = sorted(set(train[column]) & set(held_out[column]))
+        if shared:
+            errors.append(f"leakage: {column}s {shared} write both training and held-out articles")
+    # Article shape.
+    sizes = frame.groupby("article_id").size()
+    for article, size in sizes.items():
+        if not 10 <= size <= 30:
+            first = frame[frame.article_id == article].iloc[0]
+            errors.append(f"{first._file}:{first._line}: article {article} has {size} sentences, needs 10-30")
+    for article, group in frame.groupby("article_id"):
+        if list(group.sentence_index) != list(range(len(group))):
+            errors.append(f"{group.iloc[0]._file}:{group.iloc[0]._line}: article {article} "
+                          "sentence_index is not 0..n-1 in order")
+    # Balance.
+    n_articles = frame.article_id.nunique()
+    if n_articles < cfg.min_articles:
+        errors.append(f"balance: {n_articles} articles, need at least {cfg.min_articles}")
+    for label in STANCE_LABELS:
+        count = int((frame.stance == label).sum())
+        if count < cfg.min_sentences_per_stance:
+            errors.append(f"balance: {count} {label} sentences, need at least {cfg.min_sentences_per_stance}")
+    domain_share = frame.domain.value_counts(normalize=True)
+    if len(domain_share) < cfg.min_domains:
+        errors.append(f"balance: {len(domain_share)} domains, need at least {cfg.min_domains}")
+    for domain, share in domain_share[domain_share > cfg.max_domain_share].items():
+        errors.append(f"balance: domain {domain} holds {share:.1%} of sentences, limit {cfg.max_domain_share:.0%}")
+    if frame.register.nunique() < cfg.min_registers:
+        errors.append(f"balance: {frame.register.nunique()} registers, need at least {cfg.min_registers}")
+    phenomena = collections.Counter(p for ps in frame.phenomena for p in ps)
+    for name in PHENOMENA:
+        if phenomena[name] < MIN_PER_PHENOMENON:
+            errors.append(f"coverage: {phenomena[name]} sentences marked {name}, need {MIN_PER_PHENOMENON}")
+    # Duplicates within and across splits.
+    texts = frame.text.tolist()
+    for i, j, jaccard in near_duplicates(texts, cfg.near_duplicate_jaccard):
+        a, b = frame.iloc[i], frame.iloc[j]
+        kind = "exact duplicate" if a.text.strip() == b.text.strip() else f"near duplicate (Jaccard {jaccard:.2f})"
+        errors.append(f"{b._file}:{b._line}: {kind} of {a._file}:{a._line}; rewrite or remove one")
+    return errors
+
+
+def stats_table(frame: pd.DataFrame) -> pd.DataFrame:
+    table = pd.crosstab(frame.stance, frame.split, margins=True, margins_name="total")
+    return table.reindex([*STANCE_LABELS, "total"])
+
+
+def validate(cfg: DataConfig) -> DataResult:
+    """Checks every split file; returns all problems at once rather than stopping at the first."""
+    corpus_dir = Path(cfg.corpus_dir)
+    rows, errors = [], []
+    for split in cfg.splits:
+        path = corpus_dir / f"{split}.jsonl"
+        if not path.is_file():
+            errors.append(f"{path}: split file not found")
+            continue
+        split_rows, split_errors = read_jsonl(path)
+        errors += split_errors
+        for row in split_rows:
+            row_errors = _row_errors(row)
+            errors += row_errors
+            if not row_errors:
+                row["split"] = split
+                rows.append(row)
+    if not rows:
+        return DataResult(False, errors or ["no rows"], {}, {}, pd.DataFrame(), "")
+    frame = pd.DataFrame(rows)
+    errors += _corpus_errors(frame, cfg)
+    figures = realism_figures(frame)
+    errors += _limit_failures(figures)
+    counts = {
+        "articles": int(frame.article_id.nunique()),
+        "sentences": len(frame),
+        "domains": int(frame.domain.nunique()),
+        "registers": int(frame.register.nunique()),
+        "writers": int(frame.writer.nunique()),
+        **{f"articles_{s}": int(frame[frame.split == s].article_id.nunique()) for s in cfg.splits},
+        **{f"sentences_{s}": int((frame.split == s).sum()) for s in cfg.splits},
+    }
+    version = data_version(corpus_dir, cfg.splits) if all(
+        (corpus_dir / f"{s}.jsonl").is_file() for s in cfg.splits) else ""
+    return DataResult(not errors, errors, counts, figures, stats_table(frame), version)

@@ -1,0 +1,156 @@
+"""Reading article collections: .txt, .html, .jsonl, .csv and .parquet files or folders of them.
+
+Articles are streamed one at a time. An input that cannot be scored (empty, binary, not UTF-8, over
+the size limit, no main text) is yielded as an ``InputProblem`` so that the batch goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+SUPPORTED = (".txt", ".html", ".htm", ".jsonl", ".csv", ".parquet")
+
+
+@dataclasses.dataclass(frozen=True)
+class Article:
+    id: str
+    text: str
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class InputProblem:
+    id: str
+    source: str
+    reason: str
+
+
+class InputError(ValueError):
+    """An input path or table cannot be read at all; the message names it and what to do."""
+
+
+def _check_text(article_id: str, source: str, text: object, max_bytes: int) -> Article | InputProblem:
+    if not isinstance(text, str):
+        return InputProblem(article_id, source, f"text is {type(text).__name__}, not a string")
+    if len(text.encode("utf-8")) > max_bytes:
+        return InputProblem(article_id, source, f"article is over the {max_bytes:,}-byte limit; split it")
+    if "\x00" in text:
+        return InputProblem(article_id, source, "binary content (NUL bytes), not article text")
+    if not text.strip():
+        return InputProblem(article_id, source, "empty article (no text)")
+    return Article(article_id, text, source)
+
+
+def _decode(path: Path, max_bytes: int) -> str | InputProblem:
+    size = path.stat().st_size
+    if size > max_bytes:
+        return InputProblem(path.stem, str(path), f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        return InputProblem(path.stem, str(path), "binary file (NUL bytes), not article text")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return InputProblem(path.stem, str(path), f"not UTF-8 (byte {err.start}); re-save the file as UTF-8")
+
+
+def _html_text(html: str) -> str | None:
+    import trafilatura
+
+    return trafilatura.extract(html, include_comments=False, include_tables=False, favor_precision=True)
+
+
+def _table_rows(path: Path, id_column: str, text_column: str
+                ) -> Iterator[tuple[str, object, str] | InputProblem]:
+    """(id, text, where) per row, streamed: JSON Lines line by line, CSV and Parquet in chunks."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        with path.open(encoding="utf-8", errors="strict") as handle:
+            for line_no, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{line_no}"
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    yield InputProblem(f"{path.stem}-line{line_no}", where, f"invalid JSON ({err.msg})")
+                    continue
+                if not isinstance(row, dict) or id_column not in row or text_column not in row:
+                    yield InputProblem(f"{path.stem}-line{line_no}", where, f"needs keys {id_column!r} and "
+                                       f"{text_column!r} (or --set id_column=... --set text_column=...)")
+                    continue
+                yield str(row[id_column]), row[text_column], where
+        return
+    if suffix == ".csv":
+        import pandas as pd
+
+        chunks = pd.read_csv(path, chunksize=256, dtype=str, keep_default_na=False)
+        columns_checked = False
+        offset = 0
+        for chunk in chunks:
+            if not columns_checked:
+                _require_columns(path, list(chunk.columns), id_column, text_column)
+                columns_checked = True
+            for i, (article_id, text) in enumerate(zip(chunk[id_column], chunk[text_column], strict=True)):
+                yield str(article_id), text, f"{path}:row {offset + i + 1}"
+            offset += len(chunk)
+        return
+    parquet = pq.ParquetFile(path)
+    _require_columns(path, parquet.schema_arrow.names, id_column, text_column)
+    offset = 0
+    for batch in parquet.iter_batches(batch_size=256, columns=[id_column, text_column]):
+        for i, (article_id, text) in enumerate(zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
+                                                   strict=True)):
+            yield str(article_id), text, f"{path}:row {offset + i + 1}"
+        offset += batch.num_rows
+
+
+def _require_columns(path: Path, columns: list[str], id_column: str, text_column: str) -> None:
+    missing = [c for c in (id_column, text_column) if c not in columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {missing}; columns are {columns}. "
+                         "Rename them or pass --set id_column=... --set text_column=...")
+
+
+def expand(paths: list[str]) -> list[Path]:
+    files = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"input {name} does not exist")
+    return files
+
+
+def read_articles(paths: list[str], id_column: str, text_column: str, max_bytes: int
+                  ) -> Iterator[Article | InputProblem]:
+    for path in expand(paths):
+        suffix = path.suffix.lower()
+        if suffix not in SUPPORTED:
+            yield InputProblem(path.stem, str(path), f"unsupported file type {suffix!r}; use {', '.join(SUPPORTED)}")
+        elif suffix in (".txt", ".html", ".htm"):
+            text = _decode(path, max_bytes)
+            if isinstance(text, InputProblem):
+                yield text
+                continue
+            if suffix != ".txt":
+                extracted = _html_text(text)
+                if not extracted:
+                    yield InputProblem(path.stem, str(path), "no main article text found in the HTML page")
+                    continue
+                text = extracted
+            yield _check_text(path.stem, str(path), text, max_bytes)
+        else:
+            try:
+                for row in _table_rows(path, id_column, text_column):
+                    yield row if isinstance(row, InputProblem) else _check_text(row[0], row[2], row[1], max_bytes)
+            except UnicodeDecodeError as err:
+                yield InputProblem(path.stem, str(path), f"not UTF-8 (byte {err.start}); re-save as UTF-8")

@@ -1,0 +1,270 @@
+"""Scoring stage: ``run(cfg, inputs, out) -> ScoreResult`` labels every sentence of every article.
+
+Articles stream through in chunks of ``chunk_articles``. Each chunk is written as a part (a Parquet
+file of sentences, then a JSON file of article summaries and input errors that marks it complete),
+each write atomic. A rerun on the same folder skips the articles of completed parts, so an
+interrupted run resumes without duplicating or losing a row. The final files are assembled from the
+parts at the end: ``sentences.parquet``, ``sentences.csv``, ``articles.json``, ``errors.jsonl``,
+``report.html``.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from pipeline import attribution, report, segment, tracking
+from pipeline.config import ScoreConfig
+from pipeline.inputs import Article, InputError, InputProblem, read_articles
+
+UNCERTAIN = "uncertain"
+NO_STANCE = ("neutral", UNCERTAIN)
+
+
+class ScoreError(RuntimeError):
+    """Scoring cannot start or go on; the message says why and what to do."""
+
+
+@dataclasses.dataclass
+class ScoreResult:
+    out: Path
+    articles: int
+    sentences: int
+    errors: int
+    skipped: int
+    seconds: float
+    stance_counts: dict[str, int]
+    run_id: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"articles": self.articles, "sentences": self.sentences, "errors": self.errors,
+                "resumed (skipped)": self.skipped, "seconds": round(self.seconds, 1),
+                "sentences/s": round(self.sentences / max(self.seconds, 1e-9), 1), "out": str(self.out)}
+
+
+class Engine(Protocol):
+    stance_labels: list[str]
+    sentiment_labels: list[str]
+
+    def classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class LocalEngine:
+    """Both classifiers in this process, with the configured fast path."""
+
+    def __init__(self, cfg: ScoreConfig):
+        self.stance = tracking.load_model(cfg.stance_model)
+        self.sentiment = tracking.load_model(cfg.sentiment_model)
+        for classifier, task in ((self.stance, "stance"), (self.sentiment, "sentiment")):
+            if classifier.task != task:
+                raise ScoreError(f"the {task} model is a {classifier.task} model; pass the right URI")
+            classifier.set_fast_path(cfg.fast_path)
+        self.stance_labels, self.sentiment_labels = self.stance.labels, self.sentiment.labels
+        self.batch_size = cfg.batch_size
+
+    def classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        return (self.stance.predict_proba(texts, self.batch_size),
+                self.sentiment.predict_proba(texts, self.batch_size))
+
+
+class SparkEngine:
+    """Both classifiers as ``mlflow.pyfunc.spark_udf`` columns over a Spark DataFrame of sentences."""
+
+    def __init__(self, cfg: ScoreConfig):
+        from pyspark.sql import SparkSession
+
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        self.spark = (SparkSession.builder.master(cfg.spark_master).appName("newsstance-score")
+                      .config("spark.driver.host", "127.0.0.1").config("spark.ui.enabled", "false")
+                      .getOrCreate())
+        self.stance_labels = tracking.model_labels(cfg.stance_model)
+        self.sentiment_labels = tracking.model_labels(cfg.sentiment_model)
+        self.stance_udf = tracking.spark_udf(self.spark, cfg.stance_model, self.stance_labels)
+        self.sentiment_udf = tracking.spark_udf(self.spark, cfg.sentiment_model, self.sentiment_labels)
+
+    def classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        frame = self.spark.createDataFrame(pd.DataFrame({"row": range(len(texts)), "text": texts}))
+        scored = frame.select("row", self.stance_udf("text").alias("st"), self.sentiment_udf("text").alias("se"))
+        result = scored.toPandas().sort_values("row")
+        stance = np.array([[r[f"prob_{lab}"] for lab in self.stance_labels] for r in result["st"]])
+        sentiment = np.array([[r[f"prob_{lab}"] for lab in self.sentiment_labels] for r in result["se"]])
+        return stance, sentiment
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _chunks(items: Iterator[Article | InputProblem], size: int, skip: set[str]
+            ) -> Iterator[tuple[list[Article], list[InputProblem], int]]:
+    articles, problems, skipped, seen = [], [], 0, set(skip)
+    for item in items:
+        if item.id in skip:
+            skipped += 1
+            continue
+        if item.id in seen:
+            problems.append(InputProblem(item.id, item.source, f"duplicate article id {item.id!r}; ids must be unique"))
+        elif isinstance(item, InputProblem):
+            problems.append(item)
+        else:
+            articles.append(item)
+        seen.add(item.id)
+        if len(articles) + len(problems) >= size:
+            yield articles, problems, skipped
+            articles, problems, skipped = [], [], 0
+    if articles or problems or skipped:
+        yield articles, problems, skipped
+
+
+def summarize_article(rows: pd.DataFrame) -> dict[str, Any]:
+    """Counts per stance, and per stakeholder the dominant stance with the sentence indices as evidence."""
+    counts = rows["stance"].value_counts().to_dict()
+    stakeholders: dict[str, dict[str, Any]] = {}
+    held = rows[(rows["stakeholder"] != "") & ~rows["stance"].isin(NO_STANCE)]
+    for holder, group in held.groupby("stakeholder", sort=False):
+        weight = group.groupby("stance")["stance_confidence"].agg(["count", "sum"])
+        dominant = weight.sort_values(["count", "sum"], ascending=False).index[0]
+        stakeholders[holder] = {
+            "dominant_stance": dominant,
+            "evidence": group.loc[group["stance"] == dominant, "sentence_index"].astype(int).tolist(),
+            "stances": group["stance"].value_counts().to_dict(),
+        }
+    return {"sentences": len(rows), "stance_counts": counts, "stakeholders": stakeholders}
+
+
+def score_articles(articles: list[Article], engine: Engine, threshold: float) -> pd.DataFrame:
+    sentences = [(article, s) for article in articles for s in segment.split(article.text)]
+    columns = ["article_id", "sentence_index", "char_start", "char_end", "text", "stance", "stance_confidence",
+               *(f"prob_{lab}" for lab in engine.stance_labels), "sentiment", "sentiment_confidence",
+               "stakeholder"]
+    if not sentences:
+        return pd.DataFrame(columns=columns)
+    texts = [s.text for _, s in sentences]
+    stance_p, sentiment_p = engine.classify(texts)
+    stance = [engine.stance_labels[i] for i in stance_p.argmax(1)]
+    stance_conf = stance_p.max(1)
+    stance = [UNCERTAIN if c < threshold else label for label, c in zip(stance, stance_conf, strict=True)]
+    frame = pd.DataFrame({
+        "article_id": [a.id for a, _ in sentences],
+        "sentence_index": [s.index for _, s in sentences],
+        "char_start": [s.start for _, s in sentences],
+        "char_end": [s.end for _, s in sentences],
+        "text": texts,
+        "stance": stance,
+        "stance_confidence": stance_conf.astype(float),
+    })
+    for i, label in enumerate(engine.stance_labels):
+        frame[f"prob_{label}"] = stance_p[:, i].astype(float)
+    frame["sentiment"] = [engine.sentiment_labels[i] for i in sentiment_p.argmax(1)]
+    frame["sentiment_confidence"] = sentiment_p.max(1).astype(float)
+    holders = []
+    for _, group in frame.groupby("article_id", sort=False):
+        holders += attribution.attribute(group["text"].tolist(), (~group["stance"].isin(NO_STANCE)).tolist())
+    frame["stakeholder"] = holders
+    return frame[columns]
+
+
+def _completed_parts(parts_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    done = []
+    for meta_path in sorted(parts_dir.glob("part-*.json")):
+        done.append((meta_path.with_suffix(".parquet"), json.loads(meta_path.read_text())))
+    return done
+
+
+def _assemble(out: Path, parts: list[tuple[Path, dict[str, Any]]], cfg: ScoreConfig) -> dict[str, Any]:
+    """Joins the parts into the final files, streaming the sentences part by part."""
+    sentences_pq, sentences_csv = out / "sentences.parquet", out / "sentences.csv"
+    articles: dict[str, Any] = {}
+    errors: list[dict[str, str]] = []
+    stance_counts: collections.Counter = collections.Counter()
+    total = 0
+
+    def write_tables(tmp_pq: Path) -> None:
+        nonlocal total
+        tmp_csv = sentences_csv.with_name(f".{sentences_csv.name}.tmp")
+        writer = None
+        with tmp_csv.open("w", encoding="utf-8", newline="") as csv_handle:
+            for index, (part, meta) in enumerate(parts):
+                table = pq.read_table(part)
+                if table.num_rows:
+                    writer = writer or pq.ParquetWriter(tmp_pq, table.schema)
+                    writer.write_table(table)
+                    frame = table.to_pandas()
+                    frame.to_csv(csv_handle, index=False, header=index == 0 or total == 0)
+                    stance_counts.update(frame["stance"])
+                    total += len(frame)
+                articles.update(meta["articles"])
+                errors.extend(meta["errors"])
+            if writer is None:  # nothing scored: still leave a valid, empty table
+                pq.write_table(pa.table({"article_id": pa.array([], pa.string())}), tmp_pq)
+            else:
+                writer.close()
+        os.replace(tmp_csv, sentences_csv)
+
+    _atomic_write(sentences_pq, write_tables)
+    _atomic_write(out / "articles.json", lambda p: p.write_text(json.dumps(articles, indent=1, ensure_ascii=False)))
+    _atomic_write(out / "errors.jsonl", lambda p: p.write_text(
+        "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors)))
+    totals = {"articles": len(articles), "sentences": total, "errors": len(errors),
+              "stance_counts": dict(stance_counts)}
+    _atomic_write(out / "report.html", lambda p: report.write(p, sentences_pq, articles, errors, totals,
+                                                              cfg.uncertain_threshold))
+    return totals
+
+
+def run(cfg: ScoreConfig, inputs: list[str], out: str) -> ScoreResult:
+    out_dir = Path(out)
+    parts_dir = out_dir / "parts"
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    completed = _completed_parts(parts_dir)
+    done_ids = {a for _, meta in completed for a in meta["articles"]} | {
+        e["id"] for _, meta in completed for e in meta["errors"]}
+    engine: Engine = SparkEngine(cfg) if cfg.engine == "spark" else LocalEngine(cfg)
+    started = time.perf_counter()
+    n_articles = n_sentences = n_errors = n_skipped = 0
+    next_part = max((int(p.stem.split("-")[1]) for p, _ in completed), default=0) + 1
+    try:
+        stream = read_articles(inputs, cfg.id_column, cfg.text_column, cfg.max_article_bytes)
+        with tqdm(desc="scoring", unit="article") as bar:
+            for articles, problems, skipped in _chunks(stream, cfg.chunk_articles, done_ids):
+                n_skipped += skipped
+                if not articles and not problems:
+                    continue
+                rows = score_articles(articles, engine, cfg.uncertain_threshold)
+                part = parts_dir / f"part-{next_part:05d}.parquet"
+                _atomic_write(part, lambda p, r=rows: r.to_parquet(p, index=False))
+                summaries = {a.id: summarize_article(rows[rows["article_id"] == a.id]) for a in articles}
+                meta = {"articles": summaries,
+                        "errors": [{"id": p.id, "source": p.source, "reason": p.reason} for p in problems]}
+                # The JSON marks the part complete: written last, so a crash before it redoes the chunk.
+                _atomic_write(part.with_suffix(".json"), lambda p, m=meta: p.write_text(json.dumps(m)))
+                next_part += 1
+                n_articles += len(articles)
+                n_errors += len(problems)
+                n_sentences += len(rows)
+                elapsed = max(time.perf_counter() - started, 1e-9)
+                bar.update(len(articles) + len(problems))
+                bar.set_postfix(articles_s=f"{n_articles / elapsed:.1f}", sentences_s=f"{n_sentences / elapsed:.1f}")
+    except InputError as err:
+        raise ScoreError(str(err)) from err
+    seconds = time.perf_counter() - started
+    totals = _assemble(out_dir, _completed_parts(parts_dir), cfg)
+    result = ScoreResult(out_dir, totals["articles"], totals["sentences"], totals["errors"], n_skipped, seconds,
+                         totals["stance_counts"])
+    result.run_id = tracking.log_scoring_run(cfg, inputs, out_dir, result.summary(), totals,
+                                             n_articles, n_sentences, seconds)
+    return result

@@ -1,0 +1,171 @@
+"""Training stage: ``run(cfg) -> TrainResult`` trains one model family for one task and tracks it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from pipeline import metrics, tracking
+from pipeline.config import TrainConfig, to_dict
+from pipeline.data import data_version, label_maps, load_split
+from pipeline.model import Classifier, build_classifier
+
+
+@dataclasses.dataclass
+class TrainResult:
+    run_id: str | None
+    run_name: str
+    val: dict[str, float]
+    test: dict[str, float]
+    best_val_macro_f1: float
+    model_dir: Path
+    registered_version: str | None = None
+    promoted: bool = False
+    train_seconds: float = 0.0
+
+
+def model_label(cfg: TrainConfig) -> str:
+    """``tfidf`` or ``<family>-<encoder>``: what a run name and the compare table call the model."""
+    if cfg.model.family == "tfidf":
+        return "tfidf"
+    return f"{cfg.model.family}-{Path(cfg.model.encoder).name}"
+
+
+def _curated_params(cfg: TrainConfig, sizes: dict[str, int]) -> dict[str, Any]:
+    params = {"task": cfg.task, "family": cfg.model.family, "max_length": cfg.model.max_length,
+              "class_weights": cfg.training.class_weights, "seed": cfg.training.seed, **sizes}
+    if cfg.model.family == "tfidf":
+        params |= {"tfidf_C": cfg.model.tfidf_C, "tfidf_max_features": cfg.model.tfidf_max_features}
+    else:
+        params |= {"encoder": cfg.model.encoder, "bf16": cfg.training.bf16}
+    if cfg.model.family in ("frozen", "setfit"):
+        params["head_C"] = cfg.model.head_C
+    if cfg.model.family in ("setfit", "finetune"):
+        params |= {"learning_rate": cfg.training.learning_rate, "batch_size": cfg.training.batch_size,
+                   "weight_decay": cfg.training.weight_decay, "warmup_ratio": cfg.training.warmup_ratio}
+    if cfg.model.family == "finetune":
+        params |= {"epochs": cfg.training.epochs, "layerwise_lr_decay": cfg.training.layerwise_lr_decay,
+                   "freeze_layers": cfg.model.freeze_layers,
+                   "early_stopping_patience": cfg.training.early_stopping_patience}
+    if cfg.model.family == "setfit":
+        params |= {"setfit_pairs_per_sentence": cfg.model.setfit_pairs_per_sentence,
+                   "setfit_epochs": cfg.model.setfit_epochs}
+    return params
+
+
+def _load_splits(cfg: TrainConfig) -> dict[str, pd.DataFrame]:
+    frames = {split: load_split(cfg.data.corpus_dir, split) for split in ("train", "val", "test")}
+    if cfg.training.max_train_rows:
+        frames["train"] = frames["train"].sample(
+            n=min(cfg.training.max_train_rows, len(frames["train"])), random_state=cfg.training.seed)
+    return frames
+
+
+def _learning_curve(classifier: Classifier, cfg: TrainConfig, texts: list[str], y: np.ndarray,
+                    val_texts: list[str], val_y: np.ndarray) -> dict[str, list[tuple[float, float]]]:
+    """Validation macro-F1 of the same family refitted on growing shares of the training set."""
+    points = []
+    rng = np.random.default_rng(cfg.training.seed)
+    order = rng.permutation(len(texts))
+    for share in (0.25, 0.5):
+        subset = order[: max(len(set(y)) * 2, int(share * len(texts)))]
+        if len(set(y[subset])) < 2:
+            continue
+        # SetFit's tuned encoder is reused as it is: only the head is refitted on the smaller share.
+        head_only = dataclasses.replace(cfg.model, family="frozen") if cfg.model.family == "setfit" else cfg.model
+        smaller = build_classifier(cfg.task, classifier.id2label, head_only)
+        if hasattr(classifier, "encoder"):
+            smaller.encoder = classifier.encoder  # reuse the loaded encoder, refit the head only
+        smaller.fit([texts[i] for i in subset], y[subset], val_texts, val_y, cfg.training)
+        probabilities = smaller.predict_proba(val_texts, cfg.training.eval_batch_size)
+        points.append((len(subset), metrics.compute(val_y, probabilities, classifier.labels)["macro_f1"]))
+    return {"val macro-F1": points}
+
+
+def run(cfg: TrainConfig) -> TrainResult:
+    """Trains, evaluates on val and test, logs everything to MLflow, registers and maybe promotes."""
+    label2id, id2label = label_maps(cfg.task)
+    frames = _load_splits(cfg)
+    texts = {s: f[cfg.text_column].tolist() for s, f in frames.items()}
+    ys = {s: f[cfg.task].map(label2id).to_numpy() for s, f in frames.items()}
+    classifier = build_classifier(cfg.task, id2label, cfg.model)
+    is_main_process = int(os.environ.get("RANK", "0")) == 0
+    run_name = f"{cfg.task}-{model_label(cfg)}-{uuid.uuid4().hex[:6]}"
+    if not is_main_process:  # under torchrun, only rank 0 tracks; the others just train
+        classifier.fit(texts["train"], ys["train"], texts["val"], ys["val"], cfg.training)
+        return TrainResult(None, run_name, {}, {}, float("nan"), Path())
+
+    tags = {"task": cfg.task, "model_family": cfg.model.family, "model": model_label(cfg),
+            "data_version": data_version(cfg.data.corpus_dir), "git_commit": tracking.git_commit()}
+    with tracking.start_run(cfg.task, run_name, tags, cfg.tracking.tracking_uri) as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        run.params(_curated_params(cfg, {f"n_{s}": len(t) for s, t in texts.items()}))
+        for split, frame in frames.items():
+            run.dataset(frame[[cfg.text_column, cfg.task, "article_id"]], source=str(
+                Path(cfg.data.corpus_dir) / f"{split}.jsonl"), name=f"corpus-{split}", target=cfg.task,
+                context="training" if split == "train" else split)
+        history: dict[str, list[tuple[float, float]]] = {"train loss": [], "val macro-F1": []}
+
+        def on_metrics(values: dict[str, float], step: int) -> None:
+            epoch = values.pop("epoch", None)
+            run.metrics(values, step)
+            if epoch is not None and "train/loss" in values:
+                history["train loss"].append((epoch, values["train/loss"]))
+            if epoch is not None and "val/macro_f1" in values:
+                history["val macro-F1"].append((epoch, values["val/macro_f1"]))
+
+        started = time.perf_counter()
+        fit_info = classifier.fit(texts["train"], ys["train"], texts["val"], ys["val"], cfg.training, on_metrics)
+        train_seconds = time.perf_counter() - started
+
+        results = {}
+        probabilities = {}
+        for split in ("train", "val", "test"):
+            probabilities[split] = classifier.predict_proba(texts[split], cfg.training.eval_batch_size)
+            results[split] = metrics.compute(ys[split], probabilities[split], classifier.labels)
+            run.metrics({f"{split}/{k}": v for k, v in results[split].items()})
+        best_val = max(results["val"]["macro_f1"], fit_info.get("best_val_macro_f1") or 0.0)
+        run.metrics({tracking.SELECTION_METRIC: best_val, "train/seconds": train_seconds})
+
+        labels = classifier.labels
+        test_pred = probabilities["test"].argmax(1)
+        run.dict(to_dict(cfg), "config/resolved.json")
+        run.text(yaml.safe_dump(to_dict(cfg), sort_keys=False), "config/resolved.yaml")
+        run.text(metrics.report_text(ys["test"], test_pred, labels), "eval/classification_report_test.txt")
+        run.artifact(metrics.plot_confusion(ys["test"], test_pred, labels, out / "confusion_matrix_test.png",
+                                            f"{run_name}: test"), "eval")
+        wrong = frames["test"].assign(predicted=[labels[i] for i in test_pred],
+                                      confidence=probabilities["test"].max(1))
+        wrong = wrong[wrong["predicted"] != wrong[cfg.task]]
+        wrong[["article_id", "sentence_index", cfg.text_column, cfg.task, "predicted", "confidence"]].to_csv(
+            out / "misclassified_test.csv", index=False)
+        run.artifact(out / "misclassified_test.csv", "eval")
+        if not history["val macro-F1"]:
+            history = _learning_curve(classifier, cfg, texts["train"], ys["train"], texts["val"], ys["val"])
+            history["val macro-F1"].append((len(texts["train"]), results["val"]["macro_f1"]))
+            xlabel = "training sentences"
+        else:
+            xlabel = "epoch"
+        run.artifact(metrics.plot_curves(history, out / "learning_curves.png", run_name, xlabel), "eval")
+
+        model_dir = Path(cfg.training.output_dir) / "models" / run_name
+        classifier.save(model_dir)
+        example = texts["test"][:3]
+        example_output = tracking.predictions_frame(probabilities["test"][:3], labels)
+        registered_name = tracking.REGISTERED_NAMES[cfg.task] if cfg.tracking.register else None
+        version = run.log_model(model_dir, example, example_output, registered_name)
+        promoted = bool(version) and tracking.promote_if_better(
+            registered_name, version, best_val, force=cfg.tracking.promote)
+        run.tags({"champion_at_training": str(promoted).lower()})
+        return TrainResult(run.id, run_name, results["val"], results["test"], best_val, model_dir, version,
+                           promoted, train_seconds)

@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline import config, tracking, train
+
+
+def train_cfg(corpus: Path, tmp_path: Path, family: str = "tfidf", *extra: str) -> config.TrainConfig:
+    return config.train_config("stance", family, overrides=[
+        f"data.corpus_dir={corpus}", f"training.output_dir={tmp_path / 'out'}", *extra])
+
+
+def test_tfidf_run_is_tracked_registered_and_champion(tiny_corpus, tmp_path, store):
+    result = train.run(train_cfg(tiny_corpus, tmp_path))
+    client = MlflowClient(store)
+    run = client.get_run(result.run_id)
+    assert run.info.run_name.startswith("stance-tfidf-")
+    assert run.data.params["family"] == "tfidf" and run.data.params["n_train"] == "30"
+    assert {"task", "model_family", "data_version", "git_commit"} <= set(run.data.tags)
+    for name in ("val/macro_f1", "test/macro_f1", "test/ece", "test/f1_wary", "best/val_macro_f1", "train/macro_f1"):
+        assert name in run.data.metrics
+    artifacts = {a.path for folder in ("eval", "config") for a in client.list_artifacts(result.run_id, folder)}
+    assert {"eval/confusion_matrix_test.png", "eval/classification_report_test.txt",
+            "eval/misclassified_test.csv", "eval/learning_curves.png", "config/resolved.yaml"} <= artifacts
+    assert len(run.inputs.dataset_inputs) == 3
+    assert result.registered_version == "1" and result.promoted
+    assert tracking.champion_score("stance-classifier") == ("1", result.best_val_macro_f1)
+    model = mlflow.pyfunc.load_model("models:/stance-classifier@champion")
+    output = model.predict(__import__("pandas").DataFrame({"text": ["The union accused the operator."]}))
+    assert list(output.columns) == ["label", "confidence", "prob_confident", "prob_wary", "prob_accusatory",
+                                    "prob_dismissive", "prob_neutral"]
+    assert abs(output.filter(like="prob_").sum(axis=1).iloc[0] - 1.0) < 1e-6
+
+
+def test_champion_moves_only_on_better_validation(store, tiny_corpus, tmp_path):
+    first = train.run(train_cfg(tiny_corpus, tmp_path))
+    worse = train.run(train_cfg(tiny_corpus, tmp_path, "tfidf", "training.max_train_rows=8", "training.seed=3"))
+    assert worse.best_val_macro_f1 < first.best_val_macro_f1
+    assert not worse.promoted
+    assert tracking.champion_score("stance-classifier")[0] == first.registered_version
+    forced = train.run(train_cfg(tiny_corpus, tmp_path, "tfidf", "training.max_train_rows=8",
+                                 "tracking.promote=true"))
+    assert forced.promoted
+    assert tracking.champion_score("stance-classifier")[0] == forced.registered_version
+
+
+@pytest.mark.parametrize("family", ["frozen", "setfit", "finetune"])
+def test_encoder_families_train_on_the_tiny_bert(family, tiny_corpus, tiny_bert, tmp_path, store):
+    result = train.run(train_cfg(tiny_corpus, tmp_path, family, f"model.encoder={tiny_bert}",
+                                 "training.epochs=1", "training.batch_size=8", "model.setfit_pairs_per_sentence=2"))
+    run = MlflowClient(store).get_run(result.run_id)
+    assert 0.0 <= run.data.metrics["test/macro_f1"] <= 1.0
+    loaded = tracking.load_model(f"runs:/{result.run_id}/model")
+    assert loaded.family == family and loaded.labels[0] == "confident"
+    assert loaded.predict_proba(["The board will meet."]).shape == (1, 5)
+    if family == "finetune":
+        history = MlflowClient(store).get_metric_history(result.run_id, "val/macro_f1")
+        assert len(history) >= 2, "per-evaluation validation metrics are logged during training"
+        saved = (result.model_dir / "hf_model" / "config.json").read_text()
+        assert '"0": "confident"' in saved, "id2label is saved with the model"
+
+
+def test_finetune_resumes_from_its_checkpoint(tiny_corpus, tiny_bert, tmp_path, store):
+    cfg = train_cfg(tiny_corpus, tmp_path, "finetune", f"model.encoder={tiny_bert}", "training.epochs=1",
+                    "training.batch_size=8", "tracking.register=false")
+    train.run(cfg)
+    checkpoints = sorted((tmp_path / "out").glob("checkpoint-*"))
+    assert checkpoints
+    resumed = train_cfg(tiny_corpus, tmp_path, "finetune", f"model.encoder={tiny_bert}", "training.epochs=2",
+                        "training.batch_size=8", "tracking.register=false",
+                        f"training.resume_from_checkpoint={checkpoints[-1]}")
+    result = train.run(resumed)
+    steps = MlflowClient(store).get_metric_history(result.run_id, "train/loss")
+    assert min(m.step for m in steps) > int(checkpoints[-1].name.split("-")[1]) - 1
+
+
+@pytest.mark.slow
+def test_real_minilm_trains_and_loads_as_champion(tiny_corpus, tmp_path, store):
+    result = train.run(train_cfg(tiny_corpus, tmp_path, "finetune", "model.encoder=minilm", "training.epochs=1",
+                                 "training.batch_size=8"))
+    assert result.promoted
+    classifier = tracking.load_model("models:/stance-classifier@champion")
+    assert classifier.family == "finetune"
+    probabilities = classifier.predict_proba(["Prosecutors allege the firm paid bribes to win the contract."])
+    assert probabilities.shape == (1, 5) and abs(probabilities.sum() - 1) < 1e-4
