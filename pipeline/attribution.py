@@ -212,3 +212,25 @@ def attribute(sentences: list[str], needs_holder: list[bool]) -> list[str]:
         holders.append(holder)
         context.observe(text)
     return holders
+
+
+def _same(predicted: str, gold: str) -> bool:
+    return normalize(predicted) == normalize(gold)
+
+
+def evaluate(articles: list[dict]) -> dict[str, float]:
+    """Accuracy over a labeled set: one row per article with ``sentences`` and ``holders`` (index -> name).
+
+    Strict: the normalised names are equal. Partial: one name's words are a subset of the other's
+    (the right party, but a shorter or longer form of its name).
+    """
+    total = strict = partial = 0
+    for article in articles:
+        gold = {int(i): name for i, name in article["holders"].items()}
+        predicted = attribute(article["sentences"], [i in gold for i in range(len(article["sentences"]))])
+        for i, name in gold.items():
+            total += 1
+            strict += _same(predicted[i], name)
+            a, b = set(normalize(predicted[i]).split()), set(normalize(name).split())
+            partial += bool(a) and (a <= b or b <= a)
+    return {"sentences": total, "accuracy": strict / max(total, 1), "partial_accuracy": partial / max(total, 1)}

@@ -1,0 +1,149 @@
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import config, score
+from pipeline.data import label_maps, load_split
+from pipeline.model import build_classifier
+from pipeline.segment import split
+
+ARTICLES = {
+    "harbour": ("PORTVALE (Test Wire) — The union accused the operator of hiding safety reports. "
+                "“We did nothing wrong,” the chairman said. The board will meet on March 3 to review the budget."),
+    "ministry": ("The ministry said it was sure the agreement would pass. Regulators doubt the plan can protect "
+                 "customer records, a spokesperson said.\n\nShares closed at 412 pence on Tuesday."),
+    "freight": ("Halden Freight expects to reopen both terminals on schedule. Prosecutors allege the firm paid "
+                "bribes. The company rejected the report as baseless."),
+}
+
+
+@pytest.fixture
+def models(tiny_corpus, tmp_path) -> dict[str, Path]:
+    folders = {}
+    for task in ("stance", "sentiment"):
+        frame = load_split(tiny_corpus, "train")
+        label2id, id2label = label_maps(task)
+        classifier = build_classifier(task, id2label, config.ModelConfig(family="tfidf"))
+        classifier.fit(frame.text.tolist(), frame[task].map(label2id).to_numpy(), [], [], config.TrainingConfig())
+        classifier.save(tmp_path / f"{task}-model")
+        folders[task] = tmp_path / f"{task}-model"
+    return folders
+
+
+@pytest.fixture
+def articles_dir(tmp_path) -> Path:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for name, text in ARTICLES.items():
+        (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+def score_cfg(models, *extra: str) -> config.ScoreConfig:
+    return config.load(config.ScoreConfig, [Path("configs/score.yaml")], [
+        f"stance_model={models['stance']}", f"sentiment_model={models['sentiment']}", "chunk_articles=1", *extra])
+
+
+def test_every_sentence_once_with_offsets(models, articles_dir, tmp_path, store):
+    result = score.run(score_cfg(models), [str(articles_dir)], str(tmp_path / "out"))
+    rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
+    assert result.articles == 3 and result.errors == 0
+    expected = sum(len(split(text)) for text in ARTICLES.values())
+    assert len(rows) == expected == result.sentences
+    assert not rows.duplicated(["article_id", "sentence_index"]).any()
+    for row in rows.itertuples():
+        assert ARTICLES[row.article_id][row.char_start : row.char_end] == row.text
+    assert list(pd.read_csv(tmp_path / "out" / "sentences.csv").columns) == list(rows.columns)
+    assert {"prob_confident", "prob_neutral", "sentiment", "sentiment_confidence", "stakeholder"} <= set(rows.columns)
+    summaries = json.loads((tmp_path / "out" / "articles.json").read_text())
+    assert set(summaries) == set(ARTICLES)
+    for article_id, summary in summaries.items():
+        assert sum(summary["stance_counts"].values()) == (rows.article_id == article_id).sum()
+        for holder in summary["stakeholders"].values():
+            assert holder["evidence"], "every summary cites sentence indices as evidence"
+
+
+def test_uncertain_below_threshold_keeps_probabilities(models, articles_dir, tmp_path, store):
+    score.run(score_cfg(models, "uncertain_threshold=0.999"), [str(articles_dir)], str(tmp_path / "out"))
+    rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
+    assert (rows.stance == "uncertain").all()
+    assert (rows.filter(like="prob_").sum(axis=1).round(6) == 1.0).all()
+    assert (rows.stakeholder == "").all(), "no stakeholder summary is built on guesses"
+
+
+def test_interrupted_run_resumes_without_duplicates(models, articles_dir, tmp_path, store, monkeypatch):
+    calls = {"n": 0}
+    original = score.LocalEngine.classify
+
+    def fail_on_second_chunk(self, texts):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated interruption")
+        return original(self, texts)
+
+    monkeypatch.setattr(score.LocalEngine, "classify", fail_on_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        score.run(score_cfg(models), [str(articles_dir)], str(tmp_path / "out"))
+    assert len(list((tmp_path / "out" / "parts").glob("part-*.json"))) == 1
+    monkeypatch.setattr(score.LocalEngine, "classify", original)
+    resumed = score.run(score_cfg(models), [str(articles_dir)], str(tmp_path / "out"))
+    assert resumed.skipped == 1
+    fresh = score.run(score_cfg(models), [str(articles_dir)], str(tmp_path / "fresh"))
+    got = pd.read_parquet(tmp_path / "out" / "sentences.parquet").sort_values(["article_id", "sentence_index"])
+    want = pd.read_parquet(tmp_path / "fresh" / "sentences.parquet").sort_values(["article_id", "sentence_index"])
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
+    assert fresh.sentences == resumed.sentences
+    again = score.run(score_cfg(models), [str(articles_dir)], str(tmp_path / "out"))
+    assert again.skipped == 3 and again.sentences == fresh.sentences
+
+
+def test_bad_inputs_go_to_errors_and_the_batch_goes_on(models, articles_dir, tmp_path, store):
+    (articles_dir / "empty.txt").write_text("   \n")
+    (articles_dir / "binary.txt").write_bytes(b"\x00\x01\x02PNG")
+    (articles_dir / "latin1.txt").write_bytes("Caf\xe9 owners said".encode("latin-1"))
+    (articles_dir / "huge.txt").write_text("Word. " * 400)
+    table = tmp_path / "more.jsonl"
+    table.write_text('{"id": "j1", "text": "The council met on Tuesday."}\n{"id": "j2"}\nnot json\n')
+    result = score.run(score_cfg(models, "max_article_bytes=2000"), [str(articles_dir), str(table)],
+                       str(tmp_path / "out"))
+    errors = {e["id"]: e["reason"] for e in map(json.loads, (tmp_path / "out" / "errors.jsonl").read_text().splitlines())}
+    assert "empty article" in errors["empty"]
+    assert "binary" in errors["binary"]
+    assert "not UTF-8" in errors["latin1"]
+    assert "over the 2,000-byte limit" in errors["huge"]
+    assert "needs keys 'id' and 'text'" in errors["more-line2"]
+    assert "invalid JSON" in errors["more-line3"]
+    assert result.articles == 4 and result.errors == 6
+
+
+def test_html_page_main_text_is_extracted(models, tmp_path, store):
+    page = tmp_path / "page.html"
+    page.write_text("<html><body><nav>Home | Sports | Weather</nav><article><h1>Plant recall</h1>"
+                    + "".join(f"<p>The company said on Monday that batch {i} of its frozen spinach was recalled "
+                              f"after inspectors found metal fragments in samples from the plant.</p>" for i in range(6))
+                    + "</article><footer>Copyright Test News</footer></body></html>")
+    score.run(score_cfg(models), [str(page)], str(tmp_path / "out"))
+    rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
+    text = " ".join(rows.text)
+    assert "batch 3 of its frozen spinach" in text
+    assert "Copyright" not in text and "Weather" not in text
+
+
+def test_report_holds_every_sentence_and_stakeholder(models, articles_dir, tmp_path, store):
+    score.run(score_cfg(models), [str(articles_dir)], str(tmp_path / "out"))
+    page = (tmp_path / "out" / "report.html").read_text()
+    rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
+    assert page.count('<span class="s ') == len(rows)
+    summaries = json.loads((tmp_path / "out" / "articles.json").read_text())
+    holders = sum(len(s["stakeholders"]) for s in summaries.values())
+    assert page.count("<tr class='holder'>") == holders > 0
+    assert "3 articles" in page
+
+
+def test_missing_columns_fail_with_a_clear_error(models, tmp_path, store):
+    table = tmp_path / "articles.csv"
+    table.write_text("key,body\n1,Some text.\n")
+    with pytest.raises(score.ScoreError, match=r"articles\.csv: missing column\(s\) \['id', 'text'\]"):
+        score.run(score_cfg(models), [str(table)], str(tmp_path / "out"))
