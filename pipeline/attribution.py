@@ -43,6 +43,20 @@ ROLE_NOUNS = {
     "hospital", "school", "insurer", "producer", "supplier", "distributor", "broadcaster", "platform",
     "startup", "consortium", "chain", "administration", "panel", "tribunal", "inspectorate", "exchange",
 }
+TITLE_WORDS = {
+    "minister", "manager", "councillor", "councilor", "councilwoman", "councilman", "president", "director",
+    "rep", "rep.", "sen", "sen.", "senator", "governor", "mayor", "chair", "chairman", "chairwoman", "secretary",
+    "commissioner", "judge", "justice", "chief", "executive", "officer", "spokesperson", "spokesman",
+    "spokeswoman", "superintendent", "deputy", "attorney", "general", "representative", "lawmaker", "dr", "dr.",
+    "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "prof", "prof.", "professor", "coach", "captain", "inspector",
+    "treasurer", "ceo", "cfo", "founder", "chancellor", "premier", "ambassador", "economist", "analyst",
+}
+PUBLIC_BODY_WORDS = {"ministry", "department", "agency", "council", "commission", "authority", "government",
+                     "parliament", "senate", "assembly", "bureau", "administration", "court", "office", "treasury",
+                     "regulator", "board", "tribunal", "inspectorate", "police", "committee", "union"}
+COMPANY_NOUNS = {"company", "firm", "group", "carrier", "insurer", "lender", "retailer", "manufacturer", "maker",
+                 "airline", "operator", "utility", "developer", "producer", "supplier", "distributor", "startup",
+                 "chain", "platform", "broadcaster", "bank", "consortium"}
 PERSON_PRONOUNS = {"he", "she", "him", "her"}
 ORG_PRONOUNS = {"it", "they", "we"}
 TITLES = re.compile(
@@ -75,6 +89,15 @@ def normalize(name: str) -> str:
     name = re.sub(r"^the\s+", "", name, flags=re.I)
     name = re.sub(r"[^\w&\- ]+", " ", name)
     return re.sub(r"\s+", " ", name).strip().lower()
+
+
+def strip_titles(name: str) -> str:
+    """'City Manager Raymond Tull' -> 'Raymond Tull': a person's name follows the last title word."""
+    words = name.split()
+    if _is_org(name):
+        return name
+    last_title = max((i for i, w in enumerate(words) if w.lower() in TITLE_WORDS), default=-1)
+    return " ".join(words[last_title + 1 :]) if 0 <= last_title < len(words) - 1 else name
 
 
 def _is_org(name: str) -> bool:
@@ -125,7 +148,7 @@ class ArticleContext:
 
     def observe(self, text: str) -> None:
         for _, name in proper_names(text):
-            clean = TITLES.sub("", name).strip()
+            clean = strip_titles(name)
             if not clean:
                 continue
             if _is_org(clean):
@@ -141,7 +164,7 @@ class ArticleContext:
             names.append(name)
 
     def resolve(self, mention: str) -> str:
-        mention = TITLES.sub("", re.sub(r"[’']s$", "", mention.strip())).strip(" ,.")
+        mention = strip_titles(re.sub(r"[’']s$", "", mention.strip()).strip(" ,."))
         lower = mention.lower()
         if lower in PERSON_PRONOUNS:
             return self.people[-1] if self.people else mention
@@ -153,35 +176,49 @@ class ArticleContext:
             for org in reversed(self.orgs):
                 if head in org.lower().split():
                     return org
+            if head in COMPANY_NOUNS:  # "the company" is not the ministry it negotiates with
+                for org in reversed(self.orgs):
+                    if not PUBLIC_BODY_WORDS & set(org.lower().split()):
+                        return org
             return self.orgs[-1] if self.orgs else mention
         words = mention.split()
         for person in reversed(self.people):
             if mention == person or (len(words) == 1 and person.split()[-1] == mention):
                 return person
-        for org in reversed(self.orgs):
-            if mention == org or org.startswith(mention + " ") or org.endswith(" " + mention):
-                return org
+        for name in reversed(self.orgs + self.people):
+            if mention == name or name.startswith(mention + " ") or name.endswith(" " + mention):
+                return name
         return mention
 
 
-MENTION = r"((?:the|its|their)\s+(?:[a-z-]+\s+)?[a-z-]+|[A-Z][\w’'&.-]*(?:\s+(?:of|for|and|&|de|van|von)?\s*[A-Z][\w’'&.-]*)*|[Hh]e|[Ss]he|[Tt]hey|[Ii]t|[Ww]e)"
+MENTION = r"((?:[Tt]he|[Ii]ts|[Tt]heir)\s+(?:[a-z-]+\s+)?[a-z-]+|[A-Z][\w’'&.-]*(?:\s+(?:of|for|and|&|de|van|von)?\s*[A-Z][\w’'&.-]*)*|[Hh]e|[Ss]he|[Tt]hey|[Ii]t|[Ww]e)"
 AFTER_QUOTE = re.compile(r"[”\"]\s*,?\s*(?:(?:" + VERBS + r")\s+" + MENTION + r"|" + MENTION + r"\s+(?:" + VERBS + r"))\b")
 ACCORDING = re.compile(r"\baccording to\s+" + MENTION)
-SUBJECT_VERB = re.compile(MENTION + r"(?:\s*,[^,]{1,80},)?\s+(?:has\s+|had\s+|have\s+|also\s+|again\s+|later\s+|previously\s+)*(?:" + VERBS + r")\b")
+SPOKESPERSON = re.compile(r"\b(?:[Aa]n?|[Tt]he)\s+(?:spokesperson|spokesman|spokeswoman|representative|lawyer|"
+                          r"attorney|official|statement)\s+(?:for|at|from|of|by)\s+" + MENTION)
+SUBJECT_VERB = re.compile(MENTION + r"(?:\s*,[^,]{1,80}){0,3},?\s+(?:has\s+|had\s+|have\s+|also\s+|again\s+|later\s+|previously\s+)*(?:" + VERBS + r")\b")
+
+
+def _acceptable(mention: str) -> bool:
+    """Pronouns and role nouns ("the company") resolve later; other phrases must start with a name."""
+    lower = mention.lower()
+    if lower in ORG_PRONOUNS | PERSON_PRONOUNS:
+        return True
+    if re.match(r"^(?:the|its|their)\s", lower):
+        return lower.split()[-1] in ROLE_NOUNS
+    return mention.split()[0] not in STOP_CAPS
 
 
 def _speaker(text: str) -> str | None:
-    for pattern in (AFTER_QUOTE, ACCORDING):
+    for pattern in (AFTER_QUOTE, ACCORDING, SPOKESPERSON):
         for match in pattern.finditer(text):
             mention = next(g for g in match.groups() if g)
-            if mention.split()[0] not in STOP_CAPS or mention.lower() in ORG_PRONOUNS | PERSON_PRONOUNS:
+            if _acceptable(mention):
                 return mention
     unquoted = re.sub(r"[“\"][^”\"]*[”\"]", " ", text)
     for match in SUBJECT_VERB.finditer(unquoted):
-        mention = match.group(1)
-        if mention.split()[0] in STOP_CAPS and mention.lower() not in ORG_PRONOUNS | PERSON_PRONOUNS:
-            continue
-        return mention
+        if _acceptable(match.group(1)):
+            return match.group(1)
     return None
 
 
