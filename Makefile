@@ -18,6 +18,8 @@ export HF_DATASETS_OFFLINE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export TOKENIZERS_PARALLELISM := false
 export SPARK_LOCAL_IP := 127.0.0.1
+# mlflow's servers exec uvicorn/gunicorn by name: the environment's bin folder comes first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 TASK ?= stance
 MODEL ?= tfidf

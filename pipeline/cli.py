@@ -16,13 +16,16 @@ app = typer.Typer(help="News stance and sentiment pipeline.", no_args_is_help=Tr
                   pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Check and audit the labeled corpus.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+bench_app = typer.Typer(help="Benchmarks: ratios against a baseline run in the same process.",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 console = Console()
 
 SetOption = Annotated[list[str], typer.Option("--set", help="Override a config key: --set training.epochs=3")]
 
 
 def _fail(err: Exception) -> None:
-    console.print(f"[bold red]error:[/] {err}", highlight=False)
+    console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
     raise typer.Exit(2) from err
 
 
@@ -183,6 +186,36 @@ def compare(
         raise typer.Exit(1)
     console.print(result.table.to_string(index=False))
     console.print(f"per-class F1 chart: {result.chart}")
+
+
+def _print_bench(result: dict) -> None:
+    rows = [{"what": m.name, "items/s": m.rate, "seconds": m.seconds, "peak MiB": m.peak_mib}
+            for m in result["measurements"]]
+    console.print(_table("benchmark", rows, ["what", "items/s", "seconds", "peak MiB"]))
+    console.print_json(json.dumps(result["report"]))
+
+
+@bench_app.command("scoring")
+def bench_scoring(
+    model: Annotated[str, typer.Option(help="Model to benchmark")] = "models:/stance-classifier@champion",
+    sentences: Annotated[int, typer.Option(help="Sentences to score (from the corpus)")] = 5000,
+    fast_path: Annotated[str, typer.Option(help="bf16 | int8")] = "bf16",
+) -> None:
+    """Scoring throughput and memory: pipeline() one at a time vs scorer fp32 vs the fast path."""
+    from pipeline import bench
+
+    _print_bench(bench.run_scoring(model, sentences, fast_path))
+
+
+@bench_app.command("training")
+def bench_training(
+    model: Annotated[str, typer.Option(help="Default model family")] = "frozen",
+    encoder: Annotated[str, typer.Option(help="Encoder")] = "mpnet",
+) -> None:
+    """Wall time and peak memory of training the default stance model, against the TF-IDF baseline."""
+    from pipeline import bench
+
+    _print_bench(bench.run_training(model, encoder))
 
 
 @app.command("experiments-table")

@@ -148,6 +148,9 @@ class SentenceEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path)
         self.max_length = max_length
+        # Training turns this on: the learning curve and the split evaluations re-embed the same
+        # sentences. Off for scoring, where memory must stay flat however many articles pass.
+        self.cache: dict[tuple[str, bool], np.ndarray] | None = None
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
         batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
@@ -160,9 +163,17 @@ class SentenceEncoder:
     def encode(self, texts: Sequence[str], batch_size: int = 64, bf16: bool = True) -> np.ndarray:
         self.model.eval()
         out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        cached = self.cache if self.cache is not None else {}
+        missing = [i for i, text in enumerate(texts) if (text, bf16) not in cached]
         with torch.inference_mode(), autocast(bf16):
-            for idx in length_sorted_batches(texts, batch_size):
-                out[idx] = self.forward([texts[i] for i in idx]).float().numpy()
+            for idx in length_sorted_batches([texts[i] for i in missing], batch_size):
+                rows = [missing[i] for i in idx]
+                out[rows] = self.forward([texts[i] for i in rows]).float().numpy()
+        for i, text in enumerate(texts):
+            if (text, bf16) in cached:
+                out[i] = cached[(text, bf16)]
+        if self.cache is not None:
+            self.cache.update({(texts[i], bf16): out[i] for i in missing})
         return out
 
 
@@ -183,6 +194,8 @@ class FrozenClassifier(Classifier):
 
     def fit(self, train_texts, train_y, val_texts, val_y, training, on_metrics=None):
         set_seed(training.seed)
+        if self._encoder().cache is None:
+            self._encoder().cache = {}
         embeddings = self._encoder().encode(train_texts, training.eval_batch_size, training.bf16)
         self.head = _fit_head(embeddings, train_y, self.model_cfg.head_C, training.class_weights, training.seed)
         return {}

@@ -240,3 +240,15 @@ def log_scoring_run(cfg, inputs: list[str], out: Path, summary: dict[str, Any], 
             if (out / name).stat().st_size < 50_000_000:  # large tables stay in the output folder only
                 mlflow.log_artifact(str(out / name), artifact_path="outputs")
         return run.info.run_id
+
+
+def log_benchmark(kind: str, report: dict[str, Any]) -> str:
+    """A benchmark's figures as one run of the ``benchmarks`` experiment."""
+    setup()
+    with mlflow.start_run(experiment_id=experiment_id("benchmarks"), run_name=f"bench-{kind}",
+                          tags={"kind": "benchmark", "benchmark": kind}) as run:
+        mlflow.log_params({k: v for k, v in report.items() if isinstance(v, str)})
+        mlflow.log_metrics({f"bench/{k}": float(v) for k, v in report.items()
+                            if isinstance(v, int | float) and not isinstance(v, bool)})
+        mlflow.log_dict(report, f"bench_{kind}.json")
+        return run.info.run_id

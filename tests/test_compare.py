@@ -1,0 +1,17 @@
+from pipeline import compare, config, train
+
+
+def test_compare_lists_runs_with_per_class_f1(tiny_corpus, tmp_path, store):
+    for seed in (1, 2):
+        train.run(config.train_config("stance", "tfidf", overrides=[
+            f"data.corpus_dir={tiny_corpus}", f"training.output_dir={tmp_path / 'out'}", f"training.seed={seed}",
+            f"training.max_train_rows={10 * seed + 10}"]))
+    result = compare.run(compare.CompareConfig(task="stance", out=str(tmp_path / "cmp")))
+    assert len(result.table) == 2
+    assert {"run", "model", "data", "best val F1", "test F1", "F1 accusatory", "train s"} <= set(result.table.columns)
+    assert result.table["best val F1"].is_monotonic_decreasing
+    assert result.chart.stat().st_size > 1000 and result.html.is_file()
+
+
+def test_compare_on_empty_store(store, tmp_path):
+    assert compare.run(compare.CompareConfig(task="sentiment", out=str(tmp_path))).table.empty

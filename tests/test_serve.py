@@ -1,0 +1,54 @@
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pipeline import config, train
+from tests.servers import free_port, running
+
+pytestmark = pytest.mark.slow
+
+
+def post(url: str, payload: bytes) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=payload, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_served_champion_answers_and_rejects_bad_payloads(tiny_corpus, tmp_path, store):
+    train.run(config.train_config("stance", "tfidf", overrides=[
+        f"data.corpus_dir={tiny_corpus}", f"training.output_dir={tmp_path / 'out'}"]))
+    port = free_port()
+    mlflow_bin = str(Path(sys.executable).parent / "mlflow")
+    # The server execs uvicorn from the environment's bin folder.
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    command = [mlflow_bin, "models", "serve", "-m", "models:/stance-classifier@champion", "--env-manager", "local",
+               "-h", "127.0.0.1", "-p", str(port)]
+    with running(command, env, f"http://127.0.0.1:{port}/ping"):
+        url = f"http://127.0.0.1:{port}/invocations"
+        payload = {"dataframe_split": {"columns": ["text"], "data": [
+            ["Prosecutors allege the firm paid bribes to win the port contract."],
+            ["The board will meet on March 3 to review the budget."]]}}
+        status, body = post(url, json.dumps(payload).encode())
+        assert status == 200, body
+        predictions = json.loads(body)["predictions"]
+        assert len(predictions) == 2
+        labels = {"confident", "wary", "accusatory", "dismissive", "neutral"}
+        for row in predictions:
+            assert row["label"] in labels
+            assert abs(sum(row[f"prob_{lab}"] for lab in labels) - 1) < 1e-6
+            assert row["confidence"] == max(row[f"prob_{lab}"] for lab in labels)
+        status, body = post(url, b'{"not_a_format": [1, 2]}')
+        assert 400 <= status < 500 and "dataframe_split" in body
+        status, body = post(url, b"{broken json")
+        assert 400 <= status < 500
+        status, body = post(url, json.dumps({"dataframe_records": [{"sentence": "x"}]}).encode())
+        assert 400 <= status < 500 and "text" in body
