@@ -80,6 +80,11 @@ train-all: $(ENV_STAMP) outputs/data/validate.txt ## Train every family for both
 	for task in stance sentiment; do for model in tfidf frozen setfit finetune; do \
 		$(PY) -m pipeline train --task $$task --model $$model --result outputs/train/$$task-$$model.json; done; done
 
+NPROC ?= 2
+train-ddp: $(ENV_STAMP) outputs/data/validate.txt ## Fine-tune with NPROC processes (DDP; gloo on CPU, NCCL on GPUs)
+	$(PY) -m torch.distributed.run --nproc_per_node $(NPROC) --master_addr 127.0.0.1 --master_port 29531 \
+		-m pipeline train --task $(TASK) --model finetune $(ARGS)
+
 evaluate: $(ENV_STAMP) ## Evaluate MODEL_URI on DATA (a labeled .csv/.jsonl/.parquet)
 	$(PY) -m pipeline evaluate --model '$(MODEL_URI)' --data $(DATA)
 
@@ -117,7 +122,10 @@ all: $(ENV_STAMP) ## Main job: validate data, train baseline + best family for b
 	$(MAKE) --no-print-directory score INPUT=examples/articles OUT=outputs/scores/examples
 	$(PY) -m pipeline summary --scores outputs/scores/examples
 
-test: $(ENV_STAMP) ## Run the whole test suite (slow tests included)
+setup-browser: ## Debian's chromium for the UI test, installed with apt-get when missing (no browser download)
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: $(ENV_STAMP) $(SPARK_STAMP) setup-browser ## Run the whole test suite (slow tests included)
 	$(PY) -m pytest
 
 lint: $(ENV_STAMP) ## ruff
@@ -126,4 +134,4 @@ lint: $(ENV_STAMP) ## ruff
 clean: ## Remove generated outputs (keeps .venv, mlflow.db and mlruns/)
 	rm -rf outputs
 
-.PHONY: help setup setup-spark data audit train train-all evaluate experiment score compare bench ui serve all test lint clean
+.PHONY: help setup setup-spark setup-browser data audit train train-all train-ddp evaluate experiment score compare bench ui serve all test lint clean

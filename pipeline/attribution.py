@@ -40,7 +40,7 @@ ROLE_NOUNS = {
     "ministry", "department", "agency", "regulator", "watchdog", "council", "union", "board", "commission",
     "authority", "government", "club", "league", "federation", "association", "airline", "operator",
     "utility", "developer", "district", "court", "committee", "campaign", "coalition", "university",
-    "hospital", "school", "insurer", "producer", "supplier", "distributor", "broadcaster", "platform",
+    "hospital", "school", "producer", "supplier", "distributor", "broadcaster", "platform",
     "startup", "consortium", "chain", "administration", "panel", "tribunal", "inspectorate", "exchange",
 }
 TITLE_WORDS = {
@@ -122,10 +122,9 @@ def proper_names(text: str) -> list[tuple[int, str]]:
             if gap.strip(" ") not in ("", "&"):
                 break
             nxt = tokens[j][1]
-            if nxt[:1].isupper() and nxt not in STOP_CAPS:
-                parts.append(nxt)
-                j += 1
-            elif nxt in CONNECTORS and j + 1 < len(tokens) and tokens[j + 1][1][:1].isupper():
+            capitalised = nxt[:1].isupper() and nxt not in STOP_CAPS
+            joins_names = nxt in CONNECTORS and j + 1 < len(tokens) and tokens[j + 1][1][:1].isupper()
+            if capitalised or joins_names:
                 parts.append(nxt)
                 j += 1
             else:
@@ -191,12 +190,19 @@ class ArticleContext:
         return mention
 
 
-MENTION = r"((?:[Tt]he|[Ii]ts|[Tt]heir)\s+(?:[a-z-]+\s+)?[a-z-]+|[A-Z][\w’'&.-]*(?:\s+(?:of|for|and|&|de|van|von)?\s*[A-Z][\w’'&.-]*)*|[Hh]e|[Ss]he|[Tt]hey|[Ii]t|[Ww]e)"
-AFTER_QUOTE = re.compile(r"[”\"]\s*,?\s*(?:(?:" + VERBS + r")\s+" + MENTION + r"|" + MENTION + r"\s+(?:" + VERBS + r"))\b")
+MENTION = (
+    r"((?:[Tt]he|[Ii]ts|[Tt]heir)\s+(?:[a-z-]+\s+)?[a-z-]+"  # role noun: "the company", "its regulator"
+    r"|[A-Z][\w’'&.-]*(?:\s+(?:of|for|and|&|de|van|von)?\s*[A-Z][\w’'&.-]*)*"  # a capitalised name
+    r"|[Hh]e|[Ss]he|[Tt]hey|[Ii]t|[Ww]e)"
+)
+AFTER_QUOTE = re.compile(
+    r"[”\"]\s*,?\s*(?:(?:" + VERBS + r")\s+" + MENTION + r"|" + MENTION + r"\s+(?:" + VERBS + r"))\b")
 ACCORDING = re.compile(r"\baccording to\s+" + MENTION)
 SPOKESPERSON = re.compile(r"\b(?:[Aa]n?|[Tt]he)\s+(?:spokesperson|spokesman|spokeswoman|representative|lawyer|"
                           r"attorney|official|statement)\s+(?:for|at|from|of|by)\s+" + MENTION)
-SUBJECT_VERB = re.compile(MENTION + r"(?:\s*,[^,]{1,80}){0,3},?\s+(?:has\s+|had\s+|have\s+|also\s+|again\s+|later\s+|previously\s+)*(?:" + VERBS + r")\b")
+SUBJECT_VERB = re.compile(
+    MENTION + r"(?:\s*,[^,]{1,80}){0,3},?\s+"  # up to three appositives: "X, 34, who runs Y, said"
+    r"(?:has\s+|had\s+|have\s+|also\s+|again\s+|later\s+|previously\s+)*(?:" + VERBS + r")\b")
 
 
 def _acceptable(mention: str) -> bool:

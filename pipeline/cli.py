@@ -85,7 +85,7 @@ def data_audit(
 
 @app.command()
 def train(
-    task: Annotated[str | None, typer.Option(help="stance | sentiment (default: the experiment's, else stance)")] = None,
+    task: Annotated[str | None, typer.Option(help="stance | sentiment (default: the experiment's)")] = None,
     model: Annotated[str | None, typer.Option(help="tfidf | frozen | setfit | finetune")] = None,
     experiment: Annotated[Path | None, typer.Option(help="Experiment override YAML")] = None,
     promote: Annotated[bool, typer.Option(help="Make this run champion whatever its score")] = False,

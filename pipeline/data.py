@@ -217,18 +217,17 @@ def realism_figures(frame: pd.DataFrame) -> dict[str, float]:
     return figures
 
 
+def _within(op: str, value: float, bound) -> bool:
+    if op == ">=":
+        return value >= bound
+    if op == "<=":
+        return value <= bound
+    return bound[0] <= value <= bound[1]
+
+
 def _limit_failures(figures: dict[str, float]) -> list[str]:
-    failures = []
-    for name, (op, bound) in REALISM_LIMITS.items():
-        value = figures[name]
-        ok = {
-            ">=": lambda: value >= bound,
-            "<=": lambda: value <= bound,
-            "between": lambda: bound[0] <= value <= bound[1],
-        }[op]()
-        if not ok:
-            failures.append(f"realism: {name} = {value:.3g}, required {op} {bound}")
-    return failures
+    return [f"realism: {name} = {figures[name]:.3g}, required {op} {bound}"
+            for name, (op, bound) in REALISM_LIMITS.items() if not _within(op, figures[name], bound)]
 
 
 def _corpus_errors(frame: pd.DataFrame, cfg: DataConfig) -> list[str]:

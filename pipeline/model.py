@@ -318,8 +318,13 @@ class FinetuneClassifier(Classifier):
 
     def fit(self, train_texts, train_y, val_texts, val_y, training, on_metrics=None):
         from datasets import Dataset
-        from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, Trainer,
-                                  TrainerCallback, TrainingArguments)
+        from transformers import (
+            DataCollatorWithPadding,
+            EarlyStoppingCallback,
+            Trainer,
+            TrainerCallback,
+            TrainingArguments,
+        )
 
         set_seed(training.seed)
         self._load_pretrained(encoders.resolve(self.model_cfg.encoder))

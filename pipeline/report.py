@@ -24,7 +24,8 @@ def _article_html(article_id: str, rows, summary: dict[str, Any]) -> str:
             f'<span class="s {row["stance"]}" data-index="{row["sentence_index"]}" title="{html.escape(tip)}">'
             f"{html.escape(row['text'])}</span>")
     holders = "".join(
-        f"<tr class='holder'><td>{html.escape(name)}</td><td class='{info['dominant_stance']}'>{info['dominant_stance']}</td>"
+        f"<tr class='holder'><td>{html.escape(name)}</td>"
+        f"<td class='{info['dominant_stance']}'>{info['dominant_stance']}</td>"
         f"<td>{', '.join(map(str, info['evidence']))}</td></tr>"
         for name, info in summary["stakeholders"].items())
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary["stance_counts"].items()))

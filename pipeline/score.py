@@ -14,6 +14,7 @@ import collections
 import dataclasses
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,9 +84,15 @@ class SparkEngine:
     """Both classifiers as ``mlflow.pyfunc.spark_udf`` columns over a Spark DataFrame of sentences."""
 
     def __init__(self, cfg: ScoreConfig):
-        from pyspark.sql import SparkSession
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as err:
+            raise ScoreError("the spark engine needs pyspark: run `make setup-spark` "
+                             "(pip install -e '.[spark]')") from err
 
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Workers must run this environment's Python (with pandas, torch and this package), not the system one.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         self.spark = (SparkSession.builder.master(cfg.spark_master).appName("newsstance-score")
                       .config("spark.driver.host", "127.0.0.1").config("spark.ui.enabled", "false")
                       .getOrCreate())

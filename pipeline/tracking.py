@@ -100,7 +100,7 @@ def load_model(uri: str) -> Classifier:
     path = Path(uri)
     if path.is_dir() and (path / "meta.json").is_file():
         return load_classifier(path)
-    if path.is_dir() and (path / "MLmodel").is_file() or uri.startswith(("models:/", "runs:/")):
+    if (path.is_dir() and (path / "MLmodel").is_file()) or uri.startswith(("models:/", "runs:/")):
         try:
             loaded = mlflow.pyfunc.load_model(uri)
         except mlflow.exceptions.MlflowException as err:
@@ -203,11 +203,16 @@ def model_labels(uri: str) -> list[str]:
     """The label order saved with a logged model (its ``id2label``), without loading its weights."""
     import json
 
+    import yaml
+
     try:
-        local = mlflow.artifacts.download_artifacts(f"{uri.rstrip('/')}/artifacts/model_dir/meta.json")
-    except mlflow.exceptions.MlflowException as err:
-        raise ModelLoadError(f"{uri!r} is not a logged MLflow model of this project: {err.message}") from err
-    id2label = json.loads(Path(local).read_text())["id2label"]
+        mlmodel = yaml.safe_load(Path(mlflow.artifacts.download_artifacts(f"{uri.rstrip('/')}/MLmodel")).read_text())
+        folder = mlmodel["flavors"]["python_function"]["artifacts"]["model_dir"]["path"]
+        meta = mlflow.artifacts.download_artifacts(f"{uri.rstrip('/')}/{folder}/meta.json")
+    except (mlflow.exceptions.MlflowException, KeyError, TypeError) as err:
+        raise ModelLoadError(f"{uri!r} is not a logged model of this project (no model_dir/meta.json): "
+                             f"{getattr(err, 'message', err)}") from err
+    id2label = json.loads(Path(meta).read_text())["id2label"]
     return [id2label[str(i)] for i in range(len(id2label))]
 
 

@@ -53,8 +53,8 @@ def _curated_params(cfg: TrainConfig, sizes: dict[str, int]) -> dict[str, Any]:
         params |= {"learning_rate": cfg.training.learning_rate, "batch_size": cfg.training.batch_size,
                    "weight_decay": cfg.training.weight_decay, "warmup_ratio": cfg.training.warmup_ratio}
     if cfg.model.family == "finetune":
-        params |= {"epochs": cfg.training.epochs, "layerwise_lr_decay": cfg.training.layerwise_lr_decay,
-                   "freeze_layers": cfg.model.freeze_layers,
+        params |= {"world_size": int(os.environ.get("WORLD_SIZE", "1")), "epochs": cfg.training.epochs,
+                   "layerwise_lr_decay": cfg.training.layerwise_lr_decay, "freeze_layers": cfg.model.freeze_layers,
                    "early_stopping_patience": cfg.training.early_stopping_patience}
     if cfg.model.family == "setfit":
         params |= {"setfit_pairs_per_sentence": cfg.model.setfit_pairs_per_sentence,

@@ -12,12 +12,12 @@ for key, value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATAS
                    "MLFLOW_DISABLE_TELEMETRY": "true", "TOKENIZERS_PARALLELISM": "false"}.items():
     os.environ.setdefault(key, value)
 
-REPO = Path(__file__).resolve().parent.parent
-
 # Sentences for the tiny corpus: (text, stance, sentiment, stakeholder). Written for these tests.
 TINY_SENTENCES = [
-    ("The ministry said it was sure the agreement would pass the review by spring.", "confident", "positive", "the ministry"),
-    ("Halden Freight expects to reopen both terminals on schedule, its chief executive said.", "confident", "positive", "Halden Freight"),
+    ("The ministry said it was sure the agreement would pass the review by spring.", "confident", "positive",
+     "the ministry"),
+    ("Halden Freight expects to reopen both terminals on schedule, its chief executive said.", "confident",
+     "positive", "Halden Freight"),
     ("Regulators doubt the plan can protect customer records, a spokesperson said.", "wary", "negative", "Regulators"),
     ("It is unclear whether the deal will survive the vote, the senator cautioned.", "wary", "negative", "the senator"),
     ("The union accused the operator of hiding safety reports from inspectors.", "accusatory", "negative", "The union"),

@@ -108,7 +108,8 @@ def test_bad_inputs_go_to_errors_and_the_batch_goes_on(models, articles_dir, tmp
     table.write_text('{"id": "j1", "text": "The council met on Tuesday."}\n{"id": "j2"}\nnot json\n')
     result = score.run(score_cfg(models, "max_article_bytes=2000"), [str(articles_dir), str(table)],
                        str(tmp_path / "out"))
-    errors = {e["id"]: e["reason"] for e in map(json.loads, (tmp_path / "out" / "errors.jsonl").read_text().splitlines())}
+    lines = (tmp_path / "out" / "errors.jsonl").read_text().splitlines()
+    errors = {e["id"]: e["reason"] for e in map(json.loads, lines)}
     assert "empty article" in errors["empty"]
     assert "binary" in errors["binary"]
     assert "not UTF-8" in errors["latin1"]
@@ -122,7 +123,8 @@ def test_html_page_main_text_is_extracted(models, tmp_path, store):
     page = tmp_path / "page.html"
     page.write_text("<html><body><nav>Home | Sports | Weather</nav><article><h1>Plant recall</h1>"
                     + "".join(f"<p>The company said on Monday that batch {i} of its frozen spinach was recalled "
-                              f"after inspectors found metal fragments in samples from the plant.</p>" for i in range(6))
+                              "after inspectors found metal fragments in samples from the plant.</p>"
+                              for i in range(6))
                     + "</article><footer>Copyright Test News</footer></body></html>")
     score.run(score_cfg(models), [str(page)], str(tmp_path / "out"))
     rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
@@ -147,3 +149,13 @@ def test_missing_columns_fail_with_a_clear_error(models, tmp_path, store):
     table.write_text("key,body\n1,Some text.\n")
     with pytest.raises(score.ScoreError, match=r"articles\.csv: missing column\(s\) \['id', 'text'\]"):
         score.run(score_cfg(models), [str(table)], str(tmp_path / "out"))
+
+
+def test_csv_and_parquet_inputs_with_configured_columns(models, tmp_path, store):
+    frame = pd.DataFrame({"doc": ["a1", "a2"], "body": [ARTICLES["harbour"], ARTICLES["freight"]]})
+    frame.iloc[:1].to_csv(tmp_path / "one.csv", index=False)
+    frame.iloc[1:].to_parquet(tmp_path / "two.parquet", index=False)
+    result = score.run(score_cfg(models, "id_column=doc", "text_column=body"),
+                       [str(tmp_path / "one.csv"), str(tmp_path / "two.parquet")], str(tmp_path / "out"))
+    rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
+    assert result.articles == 2 and set(rows.article_id) == {"a1", "a2"}
