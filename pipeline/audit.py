@@ -44,7 +44,38 @@ def corpus_frame(corpus_dir: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _recorded_changes(folder: Path) -> list[dict[str, Any]]:
+    """Label changes made by the audit (adjudication and cleanlab review), oldest first."""
+    changes = []
+    for name in ("adjudication.jsonl", "cleanlab_review.jsonl"):
+        if (folder / name).is_file():
+            rows, errors = read_jsonl(folder / name)
+            if errors:
+                raise AuditError("\n".join(errors))
+            changes += [r for r in rows if r.get("corpus_changed")]
+    return changes
+
+
+def first_pass_labels(corpus: pd.DataFrame, changes: list[dict[str, Any]]) -> pd.DataFrame:
+    """The corpus as its writers labeled it, before the audit's changes were applied."""
+    first = corpus.copy()
+    position = {(a, i): n for n, (a, i) in enumerate(zip(first.article_id, first.sentence_index, strict=True))}
+    for change in changes:
+        first.loc[position[(change["article_id"], change["sentence_index"])], change["task"]] = \
+            change["corpus_label_before"]
+    return first
+
+
+def _kappas(merged: pd.DataFrame, prefix: str) -> dict[str, float]:
+    out = {}
+    for task in ("stance", "sentiment"):
+        out[f"{prefix}kappa_{task}"] = round(float(cohen_kappa_score(merged[task], merged[f"{task}_second"])), 3)
+        out[f"{prefix}raw_agreement_{task}"] = round(float((merged[task] == merged[f"{task}_second"]).mean()), 3)
+    return out
+
+
 def agreement(corpus: pd.DataFrame, second_pass_path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Cohen's kappa of the writers' labels (before any audit change) against the blind second pass."""
     if not second_pass_path.is_file():
         raise AuditError(f"{second_pass_path}: second-pass file not found")
     rows, errors = read_jsonl(second_pass_path)
@@ -55,16 +86,16 @@ def agreement(corpus: pd.DataFrame, second_pass_path: Path) -> tuple[dict[str, A
     if errors:
         raise AuditError("\n".join(errors))
     second = pd.DataFrame(rows).drop(columns=["_file", "_line"])
-    merged = second.merge(corpus, on=["article_id", "sentence_index"], suffixes=("_second", ""), how="left")
+    first = first_pass_labels(corpus, _recorded_changes(second_pass_path.parent))
+    merged = second.merge(first, on=["article_id", "sentence_index"], suffixes=("_second", ""), how="left")
     unmatched = merged[merged["text"].isna()]
     if len(unmatched):
-        first = unmatched.iloc[0]
+        row = unmatched.iloc[0]
         raise AuditError(f"{second_pass_path}: {len(unmatched)} rows name no corpus sentence "
-                         f"(first: {first.article_id} #{first.sentence_index})")
-    summary = {"second_pass_sentences": len(merged)}
-    for task in ("stance", "sentiment"):
-        summary[f"kappa_{task}"] = round(float(cohen_kappa_score(merged[task], merged[f"{task}_second"])), 3)
-        summary[f"raw_agreement_{task}"] = round(float((merged[task] == merged[f"{task}_second"]).mean()), 3)
+                         f"(first: {row.article_id} #{row.sentence_index})")
+    summary = {"second_pass_sentences": len(merged), **_kappas(merged, "")}
+    after = second.merge(corpus, on=["article_id", "sentence_index"], suffixes=("_second", ""))
+    summary |= _kappas(after, "after_adjudication_")
     disagreements = merged[(merged.stance != merged.stance_second) | (merged.sentiment != merged.sentiment_second)]
     return summary, disagreements[["article_id", "sentence_index", "text", "stance", "stance_second", "sentiment",
                                    "sentiment_second"]]
@@ -103,8 +134,8 @@ def run(cfg: AuditConfig) -> AuditResult:
     adjudication = Path(cfg.second_pass).with_name("adjudication.jsonl")
     if adjudication.is_file():
         decided, _ = read_jsonl(adjudication)
-        summary["adjudicated"] = len(decided)
-        summary["adjudicated_changed_corpus_label"] = sum(bool(r.get("corpus_changed")) for r in decided)
+        summary["disagreements_adjudicated"] = len(decided)
+        summary["adjudication_changed_corpus_label"] = sum(bool(r.get("corpus_changed")) for r in decided)
     issues = pd.concat([label_issues(corpus, task, cfg.folds) for task in ("stance", "sentiment")],
                        ignore_index=True)
     summary["cleanlab_flagged_stance"] = int((issues.task == "stance").sum())

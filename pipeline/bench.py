@@ -100,8 +100,13 @@ def _one_at_a_time(classifier, texts: list[str]) -> np.ndarray:
     if classifier.family == "finetune":
         pipe = pipeline("text-classification", model=classifier.model, tokenizer=classifier.tokenizer,
                         device=-1, top_k=None)
-        return np.array([[d["score"] for d in sorted(pipe(t, truncation=True), key=lambda d: d["label"])]
-                         for t in texts])
+        rows = []
+        for text in texts:
+            scores = pipe(text, truncation=True)
+            scores = scores[0] if scores and isinstance(scores[0], list) else scores
+            by_label = {d["label"]: d["score"] for d in scores}
+            rows.append([by_label[label] for label in classifier.labels])
+        return np.array(rows)
     encoder = classifier._encoder()
     pipe = pipeline("feature-extraction", model=encoder.model, tokenizer=encoder.tokenizer, device=-1)
     pooled = [np.asarray(pipe(t, truncation=True)[0]).mean(0) for t in texts]
@@ -110,9 +115,12 @@ def _one_at_a_time(classifier, texts: list[str]) -> np.ndarray:
     return classifier.head.predict_proba(embeddings)
 
 
-def run_scoring(model_uri: str = "models:/stance-classifier@champion", n_sentences: int = 5000,
-                fast_path: str = "bf16", batch_size: int = 32) -> dict[str, Any]:
+def run_scoring(model_uri: str = "", n_sentences: int = 5000, fast_path: str = "bf16",
+                batch_size: int = 32) -> dict[str, Any]:
+    """``model_uri`` "" takes the stance champion, or the newest registered encoder model if the champion
+    is the TF-IDF baseline (which has no encoder to benchmark)."""
     tracking.setup()
+    model_uri = model_uri or tracking.encoder_model_uri(tracking.REGISTERED_NAMES["stance"])
     classifier = tracking.load_model(model_uri)
     module = classifier.torch_module()
     if module is None:
@@ -152,7 +160,7 @@ def run_scoring(model_uri: str = "models:/stance-classifier@champion", n_sentenc
         "bf16_matmul_gflops": round(matmul / 1e9, 1),
         "gflops_per_sentence": round(per_sentence / 1e9, 3),
         "limit_sentences_per_s": round(limit, 1),
-        "c_fraction_of_limit": round(results["c"].rate / limit, 3),
+        "c_fraction_of_limit": float(f"{results['c'].rate / limit:.4g}"),
         "test_macro_f1_fp32": round(fp32_f1, 4), f"test_macro_f1_{fast_path}": round(fast_f1, 4),
         "macro_f1_change_points": round(100 * (fast_f1 - fp32_f1), 2),
     }

@@ -67,6 +67,16 @@ def data_validate(
     console.print(f"[green]corpus OK[/] (data version {result.data_version})")
 
 
+@data_app.command("card")
+def data_card(
+    config_file: Annotated[Path, typer.Option("--config", help="Data config YAML")] = Path("configs/data.yaml"),
+) -> None:
+    """Print the data card's count tables and realism figures as Markdown (for docs/data.md)."""
+    from pipeline import data
+
+    print(data.card_tables(config.load(config.DataConfig, [config_file])))
+
+
 @data_app.command("audit")
 def data_audit(
     corpus_dir: Annotated[Path, typer.Option(help="Corpus folder")] = Path("data/corpus"),
@@ -197,7 +207,8 @@ def _print_bench(result: dict) -> None:
 
 @bench_app.command("scoring")
 def bench_scoring(
-    model: Annotated[str, typer.Option(help="Model to benchmark")] = "models:/stance-classifier@champion",
+    model: Annotated[str, typer.Option(help="Model URI (default: the stance champion if it has an encoder, "
+                                           "else the newest registered encoder model)")] = "",
     sentences: Annotated[int, typer.Option(help="Sentences to score (from the corpus)")] = 5000,
     fast_path: Annotated[str, typer.Option(help="bf16 | int8")] = "bf16",
 ) -> None:

@@ -321,3 +321,34 @@ def validate(cfg: DataConfig) -> DataResult:
     version = data_version(corpus_dir, cfg.splits) if all(
         (corpus_dir / f"{s}.jsonl").is_file() for s in cfg.splits) else ""
     return DataResult(not errors, errors, counts, figures, stats_table(frame), version)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join([str(frame.index.name or ""), *map(str, frame.columns)]) + " |"
+    rule = "|" + "---|" * (len(frame.columns) + 1)
+    body = ["| " + " | ".join([str(i), *(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row)]) + " |"
+            for i, row in zip(frame.index, frame.itertuples(index=False), strict=True)]
+    return "\n".join([header, rule, *body])
+
+
+def card_tables(cfg: DataConfig) -> str:
+    """The data card's count tables (label x split, x domain, x register) and realism figures, as Markdown."""
+    frame = pd.concat([load_split(cfg.corpus_dir, s).assign(split=s) for s in cfg.splits], ignore_index=True)
+    order = list(STANCE_LABELS)
+    parts = []
+    for column in ("split", "domain", "register", "writer"):
+        table = pd.crosstab(frame[column], frame.stance, margins=True, margins_name="total")[[*order, "total"]]
+        table.insert(0, "articles", frame.groupby(column).article_id.nunique().reindex(table.index).fillna(
+            frame.article_id.nunique()).astype(int))
+        parts.append(f"#### stance x {column}\n\n{markdown_table(table)}")
+    sentiment = pd.crosstab(frame.split, frame.sentiment, margins=True, margins_name="total")
+    parts.append(f"#### sentiment x split\n\n{markdown_table(sentiment)}")
+    phenomena = collections.Counter(p for ps in frame.phenomena for p in ps)
+    parts.append("#### marked hard phenomena\n\n" + markdown_table(
+        pd.DataFrame({"sentences": [phenomena[p] for p in PHENOMENA]}, index=pd.Index(PHENOMENA, name="phenomenon"))))
+    figures = realism_figures(frame)
+    parts.append("#### realism figures\n\n" + markdown_table(pd.DataFrame(
+        {"value": [round(v, 3) for v in figures.values()],
+         "required": [f"{op} {bound}" for op, bound in (REALISM_LIMITS[k] for k in figures)]},
+        index=pd.Index(list(figures), name="figure"))))
+    return "\n\n".join(parts)

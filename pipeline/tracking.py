@@ -257,3 +257,14 @@ def log_benchmark(kind: str, report: dict[str, Any]) -> str:
                             if isinstance(v, int | float) and not isinstance(v, bool)})
         mlflow.log_dict(report, f"bench_{kind}.json")
         return run.info.run_id
+
+
+def encoder_model_uri(name: str) -> str:
+    """The champion's URI if it runs an encoder, else the newest registered version that does."""
+    client = MlflowClient()
+    versions = sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version), reverse=True)
+    champion = next((v for v in versions if CHAMPION in (v.aliases or [])), None)
+    for version in ([champion] if champion else []) + versions:
+        if client.get_run(version.run_id).data.tags.get("model_family") != "tfidf":
+            return f"models:/{name}/{version.version}"
+    raise ModelLoadError(f"no registered {name} version runs an encoder: train one (make train MODEL=frozen)")
