@@ -138,14 +138,20 @@ def _chunks(items: Iterator[Article | InputProblem], size: int, skip: set[str]
 
 
 def summarize_article(rows: pd.DataFrame) -> dict[str, Any]:
-    """Counts per stance, and per stakeholder the dominant stance with the sentence indices as evidence."""
+    """Counts per stance, and per stakeholder the dominant stance with the sentence indices as evidence.
+
+    Stakeholders are grouped by their normalised name, so "the Treasury Department" and "Treasury
+    Department" are one key; the longest form seen names it.
+    """
     counts = rows["stance"].value_counts().to_dict()
     stakeholders: dict[str, dict[str, Any]] = {}
     held = rows[(rows["stakeholder"] != "") & ~rows["stance"].isin(NO_STANCE)]
-    for holder, group in held.groupby("stakeholder", sort=False):
+    keys = held["stakeholder"].map(attribution.normalize)
+    for _, group in held.groupby(keys, sort=False):
+        name = max(group["stakeholder"], key=len)
         weight = group.groupby("stance")["stance_confidence"].agg(["count", "sum"])
         dominant = weight.sort_values(["count", "sum"], ascending=False).index[0]
-        stakeholders[holder] = {
+        stakeholders[name] = {
             "dominant_stance": dominant,
             "evidence": group.loc[group["stance"] == dominant, "sentence_index"].astype(int).tolist(),
             "stances": group["stance"].value_counts().to_dict(),

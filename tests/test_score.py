@@ -159,3 +159,18 @@ def test_csv_and_parquet_inputs_with_configured_columns(models, tmp_path, store)
                        [str(tmp_path / "one.csv"), str(tmp_path / "two.parquet")], str(tmp_path / "out"))
     rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
     assert result.articles == 2 and set(rows.article_id) == {"a1", "a2"}
+
+
+def test_summary_groups_name_variants_into_one_stakeholder():
+    rows = pd.DataFrame({
+        "sentence_index": [0, 1, 2, 3],
+        "stance": ["wary", "wary", "confident", "neutral"],
+        "stance_confidence": [0.9, 0.8, 0.7, 0.9],
+        "stakeholder": ["Treasury Department", "the Treasury Department", "Brightwell Labs", ""],
+    })
+    summary = score.summarize_article(rows)
+    assert summary["stakeholders"] == {
+        "the Treasury Department": {"dominant_stance": "wary", "evidence": [0, 1], "stances": {"wary": 2}},
+        "Brightwell Labs": {"dominant_stance": "confident", "evidence": [2], "stances": {"confident": 1}},
+    }
+    assert summary["stance_counts"] == {"wary": 2, "confident": 1, "neutral": 1}
