@@ -25,7 +25,7 @@ TASK ?= stance
 MODEL ?= tfidf
 # The default transformer family and encoder for `make all`, chosen on the cross-writer validation
 # split (see experiments/README.md).
-BEST_MODEL ?= frozen
+BEST_MODEL ?= finetune
 BEST_ENCODER ?= mpnet
 NAME ?= family-tfidf
 SEEDS ?= 1 2 3

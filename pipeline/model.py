@@ -356,6 +356,7 @@ class FinetuneClassifier(Classifier):
             load_best_model_at_end=True, metric_for_best_model="macro_f1", greater_is_better=True,
             logging_steps=max(1, eval_steps // 2), report_to=[], seed=training.seed, use_cpu=True,
             bf16=training.bf16, dataloader_num_workers=0,
+            train_sampling_strategy="group_by_length" if training.group_by_length else "random",
             ddp_backend="gloo" if world > 1 else None, disable_tqdm=False, save_only_model=False,
         )
         optimizer = torch.optim.AdamW(_layerwise_param_groups(

@@ -55,7 +55,8 @@ def _curated_params(cfg: TrainConfig, sizes: dict[str, int]) -> dict[str, Any]:
     if cfg.model.family == "finetune":
         params |= {"world_size": int(os.environ.get("WORLD_SIZE", "1")), "epochs": cfg.training.epochs,
                    "layerwise_lr_decay": cfg.training.layerwise_lr_decay, "freeze_layers": cfg.model.freeze_layers,
-                   "early_stopping_patience": cfg.training.early_stopping_patience}
+                   "early_stopping_patience": cfg.training.early_stopping_patience,
+                   "group_by_length": cfg.training.group_by_length}
     if cfg.model.family == "setfit":
         params |= {"setfit_pairs_per_sentence": cfg.model.setfit_pairs_per_sentence,
                    "setfit_epochs": cfg.model.setfit_epochs}
