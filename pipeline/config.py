@@ -72,6 +72,7 @@ class TrainingConfig:
     early_stopping_patience: int = 2
     evals_per_epoch: int = 2
     group_by_length: bool = True
+    use_cpu: bool = True
     max_train_rows: int = 0
     resume_from_checkpoint: str = ""
     output_dir: str = "outputs/train"

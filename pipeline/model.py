@@ -354,10 +354,10 @@ class FinetuneClassifier(Classifier):
             lr_scheduler_type="linear", eval_strategy="steps", eval_steps=eval_steps,
             save_strategy="steps", save_steps=eval_steps, save_total_limit=1,
             load_best_model_at_end=True, metric_for_best_model="macro_f1", greater_is_better=True,
-            logging_steps=max(1, eval_steps // 2), report_to=[], seed=training.seed, use_cpu=True,
+            logging_steps=max(1, eval_steps // 2), report_to=[], seed=training.seed, use_cpu=training.use_cpu,
             bf16=training.bf16, dataloader_num_workers=0,
             train_sampling_strategy="group_by_length" if training.group_by_length else "random",
-            ddp_backend="gloo" if world > 1 else None, disable_tqdm=False, save_only_model=False,
+            ddp_backend="gloo" if world > 1 and training.use_cpu else None, disable_tqdm=False,
         )
         optimizer = torch.optim.AdamW(_layerwise_param_groups(
             self.model, training.learning_rate, training.layerwise_lr_decay, training.weight_decay,
@@ -396,7 +396,7 @@ class FinetuneClassifier(Classifier):
             callbacks=[EarlyStoppingCallback(training.early_stopping_patience), ForwardMetrics()],
         )
         trainer.train(resume_from_checkpoint=training.resume_from_checkpoint or None)
-        self.model = trainer.model
+        self.model = trainer.model.to("cpu")  # prediction and scoring run on the CPU
         self.is_main_process = trainer.is_world_process_zero()
         return {"best_val_macro_f1": trainer.state.best_metric, "best_checkpoint": trainer.state.best_model_checkpoint,
                 "global_step": trainer.state.global_step}
