@@ -169,6 +169,7 @@ def score(
 ) -> None:
     """Score article collections: per-sentence stance and sentiment, stakeholders, summaries."""
     from pipeline import score as score_stage
+    from pipeline.tracking import ModelLoadError
 
     extra = [f"stance_model={model}"] if model else []
     extra += [f"sentiment_model={sentiment_model}"] if sentiment_model else []
@@ -177,7 +178,7 @@ def score(
     try:
         cfg = config.load(config.ScoreConfig, [config_file], [*extra, *(overrides or [])])
         result = score_stage.run(cfg, [str(p) for p in inputs], str(out))
-    except (config.ConfigError, score_stage.ScoreError) as err:
+    except (config.ConfigError, score_stage.ScoreError, ModelLoadError) as err:
         _fail(err)
     console.print(_table("scoring", [result.summary()], list(result.summary())))
 
