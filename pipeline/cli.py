@@ -105,13 +105,14 @@ def train(
 ) -> None:
     """Train one model family for one task; track it in MLflow and register it."""
     from pipeline import train as train_stage
+    from pipeline.data import DataError
 
     extra = ["tracking.promote=true"] if promote else []
     try:
         cfg = config.train_config(task, model, experiment, [*(overrides or []), *extra], config_dir)
-    except config.ConfigError as err:
+        result = train_stage.run(cfg)
+    except (config.ConfigError, DataError) as err:
         _fail(err)
-    result = train_stage.run(cfg)
     if result.run_id is None:
         return
     row = {"run": result.run_name, "best val macro-F1": result.best_val_macro_f1,

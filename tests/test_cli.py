@@ -23,3 +23,9 @@ def test_make_help_lists_targets_with_one_line_each():
     for target in ("setup", "data", "audit", "train", "train-all", "evaluate", "experiment", "score", "compare",
                    "bench", "ui", "serve", "all", "test", "lint"):
         assert any(line.split()[0] == target for line in out.splitlines() if line.strip()), target
+
+
+def test_missing_corpus_is_a_clear_training_error(tmp_path):
+    out = CliRunner().invoke(app, ["train", "--set", f"data.corpus_dir={tmp_path}"])
+    assert out.exit_code == 2
+    assert f"{tmp_path}/train.jsonl: split file not found" in out.output
