@@ -168,13 +168,12 @@ def run_scoring(model_uri: str = "", n_sentences: int = 5000, fast_path: str = "
     return {"measurements": list(results.values()), "report": report}
 
 
-def run_training(family: str = "frozen", encoder: str = "mpnet") -> dict[str, Any]:
+def run_training(family: str = "finetune", encoder: str = "mpnet") -> dict[str, Any]:
     from pipeline import train
 
     report: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        overrides = [f"tracking.tracking_uri=sqlite:///{Path(tmp) / 'bench.db'}", "tracking.register=false",
-                     f"training.output_dir={tmp}/out"]
+    with tempfile.TemporaryDirectory() as tmp, tracking.temporary_store(f"sqlite:///{Path(tmp) / 'bench.db'}"):
+        overrides = ["tracking.register=false", f"training.output_dir={tmp}/out"]
         baseline, _ = measure("TF-IDF baseline", 1, lambda: train.run(config.train_config(
             "stance", "tfidf", overrides=overrides)))
         default, result = measure(f"default stance model ({family}, {encoder})", 1, lambda: train.run(

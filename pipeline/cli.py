@@ -222,7 +222,7 @@ def bench_scoring(
 
 @bench_app.command("training")
 def bench_training(
-    model: Annotated[str, typer.Option(help="Default model family")] = "frozen",
+    model: Annotated[str, typer.Option(help="Default model family")] = "finetune",
     encoder: Annotated[str, typer.Option(help="Encoder")] = "mpnet",
 ) -> None:
     """Wall time and peak memory of training the default stance model, against the TF-IDF baseline."""

@@ -29,8 +29,25 @@ class ModelLoadError(RuntimeError):
 
 
 def tracking_uri(configured: str = "") -> str:
-    """MLFLOW_TRACKING_URI wins, then the config value, then a sqlite store in the working folder."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or configured or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    """The config value if set, else MLFLOW_TRACKING_URI, else a sqlite store in the working folder."""
+    return configured or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+@contextmanager
+def temporary_store(uri: str) -> Iterator[str]:
+    """Points every stage at ``uri`` for the block, then restores the previous store (mlflow keeps the
+    current URI in MLFLOW_TRACKING_URI, so both are saved and put back)."""
+    saved_env, saved_uri = os.environ.get("MLFLOW_TRACKING_URI"), mlflow.get_tracking_uri()
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    setup(uri)
+    try:
+        yield uri
+    finally:
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
+        setup(saved_uri)
 
 
 def setup(configured: str = "") -> str:

@@ -22,3 +22,15 @@ def test_flops_per_sentence_grows_with_length(tiny_bert):
 
     model = AutoModel.from_pretrained(tiny_bert)
     assert bench.encoder_flops_per_sentence(model, 40) > 2 * bench.encoder_flops_per_sentence(model, 10) * 0.99
+
+
+def test_training_benchmark_leaves_the_project_store_alone(tiny_corpus, tmp_path, store, monkeypatch):
+    monkeypatch.setattr(config, "train_config", lambda task, family, overrides=(): config.load(
+        config.TrainConfig, [], [f"task={task}", f"model.family={family}", f"data.corpus_dir={tiny_corpus}",
+                                 "model.encoder=minilm", *overrides]))
+    report = bench.run_training("tfidf", "minilm")["report"]
+    assert report["within_goal"] and report["time_ratio_to_baseline"] > 0
+    from mlflow.tracking import MlflowClient
+
+    assert MlflowClient(store).get_experiment_by_name("benchmarks") is not None
+    assert MlflowClient(store).get_experiment_by_name("stance") is None, "training runs went to the temporary store"
