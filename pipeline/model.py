@@ -15,7 +15,6 @@ import json
 import math
 import os
 import random
-import shutil
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -445,8 +444,3 @@ def load_classifier(folder: str | Path) -> Classifier:
     classifier._load(folder)
     return classifier
 
-
-def copy_model(src: Path, dst: Path) -> None:
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(src, dst)
