@@ -35,9 +35,9 @@ def tracking_uri(configured: str = "") -> str:
 
 @contextmanager
 def temporary_store(uri: str) -> Iterator[str]:
-    """Points every stage at ``uri`` for the block, then restores the previous store (mlflow keeps the
-    current URI in MLFLOW_TRACKING_URI, so both are saved and put back)."""
-    saved_env, saved_uri = os.environ.get("MLFLOW_TRACKING_URI"), mlflow.get_tracking_uri()
+    """Points every stage at ``uri`` for the block, then back at the store MLFLOW_TRACKING_URI named
+    before (or the default). mlflow keeps its current URI in that variable, so it is what is restored."""
+    saved_env = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = uri
     setup(uri)
     try:
@@ -47,7 +47,7 @@ def temporary_store(uri: str) -> Iterator[str]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = saved_env
-        setup(saved_uri)
+        setup(saved_env or "")
 
 
 def setup(configured: str = "") -> str:
