@@ -278,6 +278,5 @@ def run(cfg: ScoreConfig, inputs: list[str], out: str) -> ScoreResult:
     totals = _assemble(out_dir, _completed_parts(parts_dir), cfg)
     result = ScoreResult(out_dir, totals["articles"], totals["sentences"], totals["errors"], n_skipped, seconds,
                          totals["stance_counts"])
-    result.run_id = tracking.log_scoring_run(cfg, inputs, out_dir, result.summary(), totals,
-                                             n_articles, n_sentences, seconds)
+    result.run_id = tracking.log_scoring_run(cfg, inputs, out_dir, totals, n_articles, n_sentences, seconds)
     return result

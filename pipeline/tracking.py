@@ -239,17 +239,15 @@ def spark_udf(spark, uri: str, labels: list[str]):
     return mlflow.pyfunc.spark_udf(spark, uri, result_type=fields, env_manager="local")
 
 
-def log_scoring_run(cfg, inputs: list[str], out: Path, summary: dict[str, Any], totals: dict[str, Any],
-                    new_articles: int, new_sentences: int, seconds: float) -> str:
-    setup(cfg.tracking.tracking_uri)
-    with mlflow.start_run(experiment_id=experiment_id("scoring"), run_name=f"score-{out.name}",
-                          tags={"kind": "scoring", "engine": cfg.engine}) as run:
-        mlflow.log_params({"inputs": ",".join(inputs)[:240], "stance_model": cfg.stance_model,
-                           "sentiment_model": cfg.sentiment_model, "fast_path": cfg.fast_path,
-                           "uncertain_threshold": cfg.uncertain_threshold, "engine": cfg.engine,
-                           "out": str(out)})
+def log_scoring_run(cfg, inputs: list[str], out: Path, totals: dict[str, Any], new_articles: int,
+                    new_sentences: int, seconds: float) -> str:
+    tags = {"kind": "scoring", "engine": cfg.engine}
+    with start_run("scoring", f"score-{out.name}", tags, cfg.tracking.tracking_uri) as run:
+        run.params({"inputs": ",".join(inputs), "stance_model": cfg.stance_model,
+                    "sentiment_model": cfg.sentiment_model, "fast_path": cfg.fast_path,
+                    "uncertain_threshold": cfg.uncertain_threshold, "engine": cfg.engine, "out": str(out)})
         n = max(totals["sentences"], 1)
-        mlflow.log_metrics({
+        run.metrics({
             "score/articles": totals["articles"], "score/sentences": totals["sentences"],
             "score/errors": totals["errors"], "score/new_articles": new_articles,
             "score/articles_per_s": new_articles / max(seconds, 1e-9),
@@ -257,23 +255,21 @@ def log_scoring_run(cfg, inputs: list[str], out: Path, summary: dict[str, Any], 
             **{f"score/share_{label}": count / n for label, count in totals["stance_counts"].items()},
         })
         for name in ("articles.json", "errors.jsonl", "report.html"):
-            mlflow.log_artifact(str(out / name), artifact_path="outputs")
+            run.artifact(out / name, "outputs")
         for name in ("sentences.parquet", "sentences.csv"):
             if (out / name).stat().st_size < 50_000_000:  # large tables stay in the output folder only
-                mlflow.log_artifact(str(out / name), artifact_path="outputs")
-        return run.info.run_id
+                run.artifact(out / name, "outputs")
+        return run.id
 
 
 def log_benchmark(kind: str, report: dict[str, Any]) -> str:
     """A benchmark's figures as one run of the ``benchmarks`` experiment."""
-    setup()
-    with mlflow.start_run(experiment_id=experiment_id("benchmarks"), run_name=f"bench-{kind}",
-                          tags={"kind": "benchmark", "benchmark": kind}) as run:
-        mlflow.log_params({k: v for k, v in report.items() if isinstance(v, str)})
-        mlflow.log_metrics({f"bench/{k}": float(v) for k, v in report.items()
-                            if isinstance(v, int | float) and not isinstance(v, bool)})
-        mlflow.log_dict(report, f"bench_{kind}.json")
-        return run.info.run_id
+    with start_run("benchmarks", f"bench-{kind}", {"kind": "benchmark", "benchmark": kind}) as run:
+        run.params({k: v for k, v in report.items() if isinstance(v, str)})
+        run.metrics({f"bench/{k}": float(v) for k, v in report.items()
+                     if isinstance(v, int | float) and not isinstance(v, bool)})
+        run.dict(report, f"bench_{kind}.json")
+        return run.id
 
 
 def encoder_model_uri(name: str) -> str:
