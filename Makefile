@@ -36,6 +36,7 @@ DATA ?= data/corpus/test.jsonl
 MODEL_URI ?= models:/stance-classifier@champion
 
 CORPUS := $(wildcard data/corpus/*.jsonl)
+SUITE := $(wildcard data/boundary/suite.jsonl)
 EXAMPLES := $(wildcard examples/articles/*)
 SOURCES := $(wildcard pipeline/*.py) $(wildcard configs/*.yaml configs/*/*.yaml)
 
@@ -62,13 +63,13 @@ $(SPARK_STAMP): $(ENV_STAMP)
 
 setup-spark: $(SPARK_STAMP) ## Add the optional Spark engine (pyspark) to .venv
 
-outputs/data/validate.txt: $(ENV_STAMP) $(CORPUS) configs/data.yaml
+outputs/data/validate.txt: $(ENV_STAMP) $(CORPUS) $(SUITE) configs/data.yaml
 	@mkdir -p $(@D)
 	$(PY) -m pipeline data validate | tee $@.tmp && mv $@.tmp $@
 
-data: outputs/data/validate.txt ## Validate the corpus: schema, duplicates, leakage, balance, realism
+data: outputs/data/validate.txt ## Validate the corpus and boundary suite: schema, duplicates, leakage, balance, realism
 
-audit: $(ENV_STAMP) ## Label audit: kappa vs the blind second pass, cleanlab label issues
+audit: $(ENV_STAMP) ## Label audit: kappa vs the blind second pass, border relabel summary, cleanlab label issues
 	$(PY) -m pipeline data audit
 
 outputs/train/$(TASK)-$(MODEL).json: $(ENV_STAMP) outputs/data/validate.txt $(SOURCES)
@@ -87,6 +88,10 @@ train-ddp: $(ENV_STAMP) outputs/data/validate.txt ## Fine-tune with NPROC proces
 
 evaluate: $(ENV_STAMP) ## Evaluate MODEL_URI on DATA (a labeled .csv/.jsonl/.parquet)
 	$(PY) -m pipeline evaluate --model '$(MODEL_URI)' --data $(DATA)
+
+suite: $(ENV_STAMP) ## Boundary suite: accuracy per border rule of both champions (docs/labels.md B1-B7, S1)
+	$(PY) -m pipeline evaluate --model models:/stance-classifier@champion --suite
+	$(PY) -m pipeline evaluate --model models:/sentiment-classifier@champion --suite
 
 experiment: $(ENV_STAMP) outputs/data/validate.txt ## Run experiments/NAME.yaml over SEEDS="1 2 3"
 	for seed in $(SEEDS); do $(PY) -m pipeline train --experiment experiments/$(NAME).yaml \
@@ -113,12 +118,13 @@ serve: $(ENV_STAMP) ## Serve the stance champion on 127.0.0.1:$(PORT) (POST /inv
 	MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db $(VENV)/bin/mlflow models serve \
 		-m models:/stance-classifier@champion --env-manager local -h 127.0.0.1 -p $(PORT)
 
-all: $(ENV_STAMP) ## Main job: validate data, train baseline + best family for both tasks, score examples
+all: $(ENV_STAMP) ## Main job: validate data, train baseline + best family for both tasks, boundary suite, score examples
 	$(MAKE) --no-print-directory data
 	$(MAKE) --no-print-directory train TASK=stance MODEL=tfidf
 	$(MAKE) --no-print-directory train TASK=sentiment MODEL=tfidf
 	$(MAKE) --no-print-directory train TASK=stance MODEL=$(BEST_MODEL) ARGS="--set model.encoder=$(BEST_ENCODER)"
 	$(MAKE) --no-print-directory train TASK=sentiment MODEL=$(BEST_MODEL) ARGS="--set model.encoder=$(BEST_ENCODER)"
+	$(MAKE) --no-print-directory suite
 	$(MAKE) --no-print-directory score INPUT=examples/articles OUT=outputs/scores/examples
 	$(PY) -m pipeline summary --scores outputs/scores/examples
 
@@ -134,4 +140,4 @@ lint: $(ENV_STAMP) ## ruff
 clean: ## Remove generated outputs (keeps .venv, mlflow.db and mlruns/)
 	rm -rf outputs
 
-.PHONY: help setup setup-spark setup-browser data audit train train-all train-ddp evaluate experiment score compare bench ui serve all test lint clean
+.PHONY: help setup setup-spark setup-browser data audit train train-all train-ddp evaluate suite experiment score compare bench ui serve all test lint clean

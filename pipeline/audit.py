@@ -16,6 +16,7 @@ from sklearn.metrics import cohen_kappa_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
+from pipeline import borders
 from pipeline.config import TASK_LABELS
 from pipeline.data import load_split, read_jsonl
 
@@ -44,10 +45,14 @@ def corpus_frame(corpus_dir: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+# Label changes made after the writers' first pass, in the order they were made.
+CHANGE_FILES = ("adjudication.jsonl", "cleanlab_review.jsonl", "relabel.jsonl")
+
+
 def _recorded_changes(folder: Path) -> list[dict[str, Any]]:
-    """Label changes made by the audit (adjudication and cleanlab review), oldest first."""
+    """Label changes made by the audit (adjudication, cleanlab review, border relabel), oldest first."""
     changes = []
-    for name in ("adjudication.jsonl", "cleanlab_review.jsonl"):
+    for name in CHANGE_FILES:
         if (folder / name).is_file():
             rows, errors = read_jsonl(folder / name)
             if errors:
@@ -60,7 +65,7 @@ def first_pass_labels(corpus: pd.DataFrame, changes: list[dict[str, Any]]) -> pd
     """The corpus as its writers labeled it, before the audit's changes were applied."""
     first = corpus.copy()
     position = {(a, i): n for n, (a, i) in enumerate(zip(first.article_id, first.sentence_index, strict=True))}
-    for change in changes:
+    for change in reversed(changes):  # newest first, so a label changed twice ends at its first value
         first.loc[position[(change["article_id"], change["sentence_index"])], change["task"]] = \
             change["corpus_label_before"]
     return first
@@ -101,6 +106,49 @@ def agreement(corpus: pd.DataFrame, second_pass_path: Path) -> tuple[dict[str, A
                                    "sentiment_second"]]
 
 
+def border_candidates(corpus_dir: str, out: Path) -> int:
+    """Writes the sentences a border rule touches, blind (no labels), with their context, for a relabel
+    pass by annotators who did not write them (``docs/data.md``, relabel pass). Returns the count."""
+    corpus = corpus_frame(corpus_dir)
+    found = borders.candidates(corpus)
+    text = corpus.set_index(["article_id", "sentence_index"])["text"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as handle:
+        for row in found.itertuples():
+            item = {"article_id": row.article_id, "sentence_index": int(row.sentence_index), "title": row.title,
+                    "previous": text.get((row.article_id, row.sentence_index - 1), ""), "text": row.text,
+                    "next": text.get((row.article_id, row.sentence_index + 1), ""), "rules_to_check": row.rules}
+            handle.write(json.dumps(item, ensure_ascii=False) + "\n")
+    return len(found)
+
+
+def relabel_summary(corpus: pd.DataFrame, relabel_path: Path) -> dict[str, Any]:
+    """The border relabel pass: agreement of the blind relabel with the labels it checked, and the
+    label changes per border rule and per writer (``data/audit/relabel.jsonl``, one row per sentence
+    and task)."""
+    rows, errors = read_jsonl(relabel_path)
+    if errors:
+        raise AuditError("\n".join(errors))
+    frame = pd.DataFrame(rows)
+    writers = corpus.set_index(["article_id", "sentence_index"])["writer"]
+    frame["writer"] = [writers.get((a, i), "?") for a, i in zip(frame.article_id, frame.sentence_index, strict=True)]
+    summary: dict[str, Any] = {"relabel_sentences": int(frame[["article_id", "sentence_index"]].drop_duplicates()
+                                                         .shape[0])}
+    for task, group in frame.groupby("task"):
+        summary[f"relabel_kappa_{task}"] = round(float(cohen_kappa_score(group.corpus_label_before,
+                                                                         group.relabel)), 3)
+        summary[f"relabel_adjudicated_{task}"] = int(group.adjudicated.sum())
+        changed = group[group.corpus_changed]
+        summary[f"relabel_changed_{task}"] = len(changed)
+        per_rule = changed.explode("rules").rules.value_counts()
+        summary[f"relabel_changed_{task}_per_rule"] = {str(k): int(v) for k, v in per_rule.items()}
+        summary[f"relabel_changed_{task}_per_writer"] = {str(k): int(v)
+                                                         for k, v in changed.writer.value_counts().items()}
+        moves = changed.groupby(["corpus_label_before", "final"]).size().sort_values(ascending=False)
+        summary[f"relabel_moves_{task}"] = {f"{a} -> {b}": int(n) for (a, b), n in moves.items()}
+    return summary
+
+
 def out_of_fold_probabilities(corpus: pd.DataFrame, task: str, folds: int) -> np.ndarray:
     """Each sentence predicted by a model that never saw its article (GroupKFold by article)."""
     labels = list(TASK_LABELS[task])
@@ -136,6 +184,9 @@ def run(cfg: AuditConfig) -> AuditResult:
         decided, _ = read_jsonl(adjudication)
         summary["disagreements_adjudicated"] = len(decided)
         summary["adjudication_changed_corpus_label"] = sum(bool(r.get("corpus_changed")) for r in decided)
+    relabel = Path(cfg.second_pass).with_name("relabel.jsonl")
+    if relabel.is_file():
+        summary |= relabel_summary(corpus, relabel)
     issues = pd.concat([label_issues(corpus, task, cfg.folds) for task in ("stance", "sentiment")],
                        ignore_index=True)
     summary["cleanlab_flagged_stance"] = int((issues.task == "stance").sum())

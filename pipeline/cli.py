@@ -93,6 +93,23 @@ def data_audit(
     console.print_json(json.dumps(result.summary))
 
 
+@data_app.command("border-candidates")
+def data_border_candidates(
+    corpus_dir: Annotated[Path, typer.Option(help="Corpus folder")] = Path("data/corpus"),
+    out: Annotated[Path, typer.Option(help="Blind candidates file (JSON Lines)")] = Path(
+        "outputs/relabel/candidates.jsonl"),
+) -> None:
+    """List the sentences a border rule (docs/labels.md B1-B7, S1) touches, without labels, for a relabel pass."""
+    from pipeline import audit
+    from pipeline.data import DataError
+
+    try:
+        count = audit.border_candidates(str(corpus_dir), out)
+    except DataError as err:
+        _fail(err)
+    console.print(f"{count} border candidates -> {out}")
+
+
 @app.command()
 def train(
     task: Annotated[str | None, typer.Option(help="stance | sentiment (default: the experiment's)")] = None,
@@ -132,17 +149,23 @@ def train(
 @app.command()
 def evaluate(
     model: Annotated[str, typer.Option(help="models:/NAME@alias, runs:/ID/model or a model folder")],
-    data: Annotated[Path, typer.Option(help="Labeled CSV, JSONL or Parquet file")],
+    data: Annotated[Path | None, typer.Option(help="Labeled CSV, JSONL or Parquet file (with --suite: the "
+                                                   "suite file, default data/boundary/suite.jsonl)")] = None,
+    suite: Annotated[bool, typer.Option("--suite", help="Accuracy per border rule on the boundary suite")] = False,
     text_column: Annotated[str, typer.Option(help="Column with the text")] = "text",
     label_column: Annotated[str, typer.Option(help="Column with the gold label (default: the task)")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
 ) -> None:
-    """Evaluate any model on any labeled file; logs an evaluation run."""
+    """Evaluate any model on any labeled file, or on the boundary suite (--suite); logs an evaluation run."""
     from pipeline import evaluate as evaluate_stage
     from pipeline.data import DataError
     from pipeline.tracking import ModelLoadError
 
-    cfg = config.EvaluateConfig(model=model, data=str(data), text_column=text_column, label_column=label_column)
+    if data is None and not suite:
+        _fail(DataError("evaluate needs --data FILE (a labeled table) or --suite"))
+    data = data or Path(config.DataConfig().suite_file)
+    cfg = config.EvaluateConfig(model=model, data=str(data), text_column=text_column, label_column=label_column,
+                                suite=suite)
     try:
         result = evaluate_stage.run(cfg)
     except (DataError, ModelLoadError) as err:
@@ -150,6 +173,12 @@ def evaluate(
     if as_json:
         print(json.dumps({"task": result.task, "n_rows": result.n_rows, "run_id": result.run_id,
                           **result.metrics}, indent=2))
+        return
+    if suite:
+        rows = [{"rule": k.removeprefix("suite/"), "accuracy": v} for k, v in result.metrics.items()
+                if k != "suite/pairs"]
+        console.print(_table(f"{result.task}: boundary suite ({result.n_rows} sentences, "
+                             f"{int(result.metrics.get('suite/pairs', 0))} minimal pairs)", rows, ["rule", "accuracy"]))
         return
     per_class = [{"label": k.removeprefix("f1_"), "f1": v} for k, v in result.metrics.items() if k.startswith("f1_")]
     console.print(f"{result.task}: macro-F1 {result.metrics['macro_f1']:.3f}, accuracy "

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pipeline import tracking
+from pipeline import borders, tracking
 from pipeline.config import TASK_LABELS
 
 
@@ -48,6 +48,9 @@ def run(cfg: CompareConfig) -> CompareResult:
         "test F1": _column(runs, "metrics.test/macro_f1").round(3),
         **{f"F1 {lab}": _column(runs, f"metrics.test/f1_{lab}").round(3) for lab in labels},
         "train s": _column(runs, "metrics.train/seconds").round(0),
+        "suite": _column(runs, "metrics.suite/overall").round(3),
+        "suite pairs": _column(runs, "metrics.suite/pairs_both_right").round(3),
+        **{f"suite {rule}": _column(runs, f"metrics.suite/{rule}").round(3) for rule in borders.RULES},
     }).sort_values("best val F1", ascending=False)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,8 @@ class DataConfig:
     min_domains: int = 15
     max_domain_share: float = 0.12
     min_registers: int = 8
+    suite_file: str = "data/boundary/suite.jsonl"  # "" skips the boundary suite
+    min_suite_per_rule: int = 40
 
 
 @dataclasses.dataclass
@@ -102,6 +104,7 @@ class EvaluateConfig:
     text_column: str = "text"
     label_column: str = ""  # "" = the model's task name (stance or sentiment)
     batch_size: int = 64
+    suite: bool = False  # data is the boundary suite: accuracy per border rule and on minimal pairs
     tracking_uri: str = ""
 
 

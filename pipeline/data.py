@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline import borders
 from pipeline.config import SENTIMENT_LABELS, STANCE_LABELS, TASK_LABELS, DataConfig
 
 REQUIRED_FIELDS: dict[str, type] = {
@@ -61,7 +62,15 @@ REALISM_LIMITS = {
     "future_share_confident": ("<=", 0.45),
     **{f"own_word_share_{label}": ("<=", 0.15) for label in OWN_WORD},
     **{f"own_word_in_other_labels_{label}": (">=", 1) for label in OWN_WORD},
+    # Border realism (docs/labels.md B1, B2, B6): real news asks questions, gives reasons for fines and
+    # suits, and uses the standard legal denials; a corpus without them teaches a model to miss them.
+    "question_share": (">=", 0.01),
+    "enforcement_with_reason_neutral_share": ("<=", 0.10),
+    "legal_denial_sentences": (">=", 40),
 }
+LEGAL_DENIAL = re.compile(r"vigorously (?:defend|contest|fight)|without merit|meritless|groundless", re.I)
+SUITE_FIELDS: dict[str, type] = {"id": str, "rule": str, "text": str, "stance": str, "sentiment": str,
+                                 "stakeholder": str, "pair": str, "writer": str}
 
 
 class DataError(ValueError):
@@ -166,6 +175,9 @@ def _row_errors(row: dict[str, Any]) -> list[str]:
     unknown = sorted(set(row["phenomena"]) - set(PHENOMENA))
     if unknown:
         errors.append(f"{where}: unknown phenomena {unknown}; allowed: {', '.join(PHENOMENA)}")
+    rules = row.get("rules", [])
+    if not isinstance(rules, list) or set(rules) - set(borders.RULES):
+        errors.append(f"{where}: field 'rules' must be a list of {', '.join(borders.RULES)}, found {rules!r}")
     return errors
 
 
@@ -214,6 +226,11 @@ def realism_figures(frame: pd.DataFrame) -> dict[str, float]:
         has_word = frame["text"].str.contains(pattern)
         figures[f"own_word_share_{label}"] = float(has_word[frame["stance"] == label].mean())
         figures[f"own_word_in_other_labels_{label}"] = float(has_word[frame["stance"] != label].sum())
+    figures["question_share"] = float(frame["text"].str.rstrip(" ”\"'’").str.endswith("?").mean())
+    with_reason = borders.enforcement_with_reason(frame["text"])
+    figures["enforcement_with_reason_neutral_share"] = (
+        float((frame.loc[with_reason, "stance"] == "neutral").mean()) if with_reason.any() else 0.0)
+    figures["legal_denial_sentences"] = float(frame["text"].str.contains(LEGAL_DENIAL).sum())
     return figures
 
 
@@ -281,6 +298,61 @@ def _corpus_errors(frame: pd.DataFrame, cfg: DataConfig) -> list[str]:
     return errors
 
 
+def read_suite(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """The boundary suite (``data/boundary/suite.jsonl``) and every problem found in it, by file and line."""
+    path = Path(path)
+    if not path.is_file():
+        return pd.DataFrame(), [f"{path}: boundary suite not found (see docs/labels.md, border rules)"]
+    rows, errors = read_jsonl(path)
+    good = []
+    for row in rows:
+        where = f"{row['_file']}:{row['_line']}"
+        problems = [f"{where}: missing field {f!r}" if f not in row else
+                    f"{where}: field {f!r} expected {kind.__name__}, found {type(row[f]).__name__}"
+                    for f, kind in SUITE_FIELDS.items() if not isinstance(row.get(f), kind)]
+        if not problems:
+            if row["rule"] not in borders.RULES:
+                problems.append(f"{where}: rule {row['rule']!r} not one of {', '.join(borders.RULES)}")
+            if row["stance"] not in STANCE_LABELS:
+                problems.append(f"{where}: stance {row['stance']!r} not one of {', '.join(STANCE_LABELS)}")
+            if row["sentiment"] not in SENTIMENT_LABELS:
+                problems.append(f"{where}: sentiment {row['sentiment']!r} not one of {', '.join(SENTIMENT_LABELS)}")
+        errors += problems
+        if not problems:
+            good.append(row)
+    frame = pd.DataFrame(good, columns=[*SUITE_FIELDS, "_file", "_line"])
+    for name, count in frame["id"].value_counts().items():
+        if count > 1:
+            errors.append(f"{path}: id {name!r} is used {count} times; ids must be unique")
+    for pair, group in frame[frame["pair"] != ""].groupby("pair"):
+        if len(group) != 2:
+            errors.append(f"{path}: pair {pair!r} has {len(group)} rows, needs exactly 2")
+        elif group.iloc[0][["stance", "sentiment"]].equals(group.iloc[1][["stance", "sentiment"]]):
+            errors.append(f"{group.iloc[1]['_file']}:{group.iloc[1]['_line']}: pair {pair!r} has the same labels "
+                          "on both sides; a minimal pair must cross the border")
+    return frame, errors
+
+
+def _suite_errors(cfg: DataConfig, corpus: pd.DataFrame) -> list[str]:
+    suite, errors = read_suite(cfg.suite_file)
+    if suite.empty:
+        return errors
+    per_rule = suite["rule"].value_counts()
+    for rule in borders.RULES:
+        if per_rule.get(rule, 0) < cfg.min_suite_per_rule:
+            errors.append(f"suite: rule {rule} has {per_rule.get(rule, 0)} sentences, "
+                          f"needs at least {cfg.min_suite_per_rule}")
+    # The suite is never trained on: no suite sentence may (nearly) repeat a corpus sentence.
+    texts = corpus["text"].tolist()
+    for i, j, _ in near_duplicates([*texts, *suite["text"]], cfg.near_duplicate_jaccard):
+        if (i < len(texts)) != (j < len(texts)):
+            row = corpus.iloc[min(i, j)]
+            test = suite.iloc[max(i, j) - len(texts)]
+            errors.append(f"leakage: {test['_file']}:{test['_line']} (suite) nearly repeats "
+                          f"{row['_file']}:{row['_line']}; rewrite the suite sentence")
+    return errors
+
+
 def stats_table(frame: pd.DataFrame) -> pd.DataFrame:
     table = pd.crosstab(frame.stance, frame.split, margins=True, margins_name="total")
     return table.reindex([*STANCE_LABELS, "total"])
@@ -307,6 +379,8 @@ def validate(cfg: DataConfig) -> DataResult:
         return DataResult(False, errors or ["no rows"], {}, {}, pd.DataFrame(), "")
     frame = pd.DataFrame(rows)
     errors += _corpus_errors(frame, cfg)
+    if cfg.suite_file:
+        errors += _suite_errors(cfg, frame)
     figures = realism_figures(frame)
     errors += _limit_failures(figures)
     counts = {

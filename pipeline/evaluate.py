@@ -1,4 +1,9 @@
-"""Evaluation stage: ``run(cfg) -> EvaluateResult`` scores any model on any labeled table and logs it."""
+"""Evaluation stage: ``run(cfg) -> EvaluateResult`` scores any model on any labeled table and logs it.
+
+With ``suite=True`` the table is the boundary suite (``data/boundary/suite.jsonl``): one border rule of
+``docs/labels.md`` per sentence, minimal pairs tagged. The result is accuracy per rule (``suite/B1``...),
+overall, and the share of minimal pairs with both sides right (``suite/pairs_both_right``).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from pipeline import metrics, tracking
+from pipeline import borders, metrics, tracking
 from pipeline.config import EvaluateConfig
-from pipeline.data import DataError, read_table
+from pipeline.data import DataError, read_suite, read_table
+from pipeline.model import Classifier
 
 
 @dataclasses.dataclass
@@ -21,9 +28,51 @@ class EvaluateResult:
     n_rows: int
 
 
+def suite_metrics(classifier: Classifier, suite: pd.DataFrame, batch_size: int = 64
+                  ) -> tuple[dict[str, float], pd.DataFrame]:
+    """Accuracy of the classifier's task per border rule, overall, and on minimal pairs crossing its border.
+
+    A pair counts for a task only when its two sides differ in that task's label (a sentiment pair
+    of S1 keeps the same stance, so it tests the sentiment model only).
+    """
+    task = classifier.task
+    probabilities = classifier.predict_proba(suite["text"].tolist(), batch_size)
+    predicted = suite.assign(predicted=[classifier.labels[i] for i in np.asarray(probabilities).argmax(1)])
+    predicted["correct"] = predicted["predicted"] == predicted[task]
+    result = {f"suite/{rule}": float(group["correct"].mean())
+              for rule, group in predicted.groupby("rule") if rule in borders.RULES}
+    result["suite/overall"] = float(predicted["correct"].mean())
+    paired = predicted[predicted["pair"] != ""]
+    crossing = [group for _, group in paired.groupby("pair") if group[task].nunique() == 2]
+    if crossing:
+        result["suite/pairs_both_right"] = float(np.mean([group["correct"].all() for group in crossing]))
+        result["suite/pairs"] = float(len(crossing))
+    return result, predicted
+
+
+def _run_suite(cfg: EvaluateConfig, classifier: Classifier) -> EvaluateResult:
+    suite, errors = read_suite(cfg.data)
+    if errors:
+        raise DataError("\n".join(errors[:20]))
+    result, predicted = suite_metrics(classifier, suite, cfg.batch_size)
+    name = f"suite-{classifier.task}-{classifier.family}"
+    tags = {"task": classifier.task, "model_family": classifier.family, "model_uri": cfg.model,
+            "eval_data": str(cfg.data), "kind": "suite"}
+    with tracking.start_run(f"{classifier.task}-evaluation", name, tags, cfg.tracking_uri) as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        run.params({"model_uri": cfg.model, "data": cfg.data, "n_rows": len(suite)})
+        run.metrics(result)
+        wrong = predicted[~predicted["correct"]][["id", "rule", "pair", "text", classifier.task, "predicted"]]
+        wrong.to_csv(Path(tmp) / "suite_errors.csv", index=False)
+        run.artifact(Path(tmp) / "suite_errors.csv", "eval")
+        return EvaluateResult(run.id, classifier.task, result, len(suite))
+
+
 def run(cfg: EvaluateConfig) -> EvaluateResult:
     tracking.setup(cfg.tracking_uri)
     classifier = tracking.load_model(cfg.model)
+    if cfg.suite:
+        return _run_suite(cfg, classifier)
     frame = read_table(cfg.data)
     label_column = cfg.label_column or classifier.task
     for column in (cfg.text_column, label_column):

@@ -16,7 +16,7 @@ import yaml
 
 from pipeline import metrics, tracking
 from pipeline.config import TrainConfig, to_dict
-from pipeline.data import data_version, label_maps, load_split
+from pipeline.data import DataError, data_version, label_maps, load_split, read_suite
 from pipeline.model import Classifier, build_classifier
 
 
@@ -31,6 +31,7 @@ class TrainResult:
     registered_version: str | None = None
     promoted: bool = False
     train_seconds: float = 0.0
+    suite: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def model_label(cfg: TrainConfig) -> str:
@@ -92,6 +93,18 @@ def _learning_curve(classifier: Classifier, cfg: TrainConfig, texts: list[str], 
     return {"val macro-F1": points}
 
 
+def _suite(classifier: Classifier, cfg: TrainConfig) -> dict[str, float]:
+    """``suite/<rule>`` accuracies on the boundary suite (never trained on), when the project has one."""
+    if not cfg.data.suite_file or not Path(cfg.data.suite_file).is_file():
+        return {}
+    from pipeline.evaluate import suite_metrics
+
+    suite, errors = read_suite(cfg.data.suite_file)
+    if errors:
+        raise DataError("\n".join(errors[:20]))
+    return suite_metrics(classifier, suite, cfg.training.eval_batch_size)[0]
+
+
 def run(cfg: TrainConfig) -> TrainResult:
     """Trains, evaluates on val and test, logs everything to MLflow, registers and maybe promotes."""
     label2id, id2label = label_maps(cfg.task)
@@ -137,6 +150,8 @@ def run(cfg: TrainConfig) -> TrainResult:
             run.metrics({f"{split}/{k}": v for k, v in results[split].items()})
         best_val = max(results["val"]["macro_f1"], fit_info.get("best_val_macro_f1") or 0.0)
         run.metrics({tracking.SELECTION_METRIC: best_val, "train/seconds": train_seconds})
+        suite_result = _suite(classifier, cfg)
+        run.metrics(suite_result)
 
         labels = classifier.labels
         test_pred = probabilities["test"].argmax(1)
@@ -169,4 +184,4 @@ def run(cfg: TrainConfig) -> TrainResult:
             registered_name, version, best_val, force=cfg.tracking.promote)
         run.tags({"champion_at_training": str(promoted).lower()})
         return TrainResult(run.id, run_name, results["val"], results["test"], best_val, model_dir, version,
-                           promoted, train_seconds)
+                           promoted, train_seconds, suite_result)

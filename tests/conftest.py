@@ -53,6 +53,25 @@ def tiny_corpus(tmp_path: Path) -> Path:
     return write_corpus(tmp_path / "corpus")
 
 
+def suite_row(row_id: str, rule: str, index: int, pair: str = "", stance: str | None = None) -> dict:
+    """A boundary-suite row made of the tiny sentence ``index`` (its stance unless ``stance`` is given)."""
+    text, true_stance, sentiment, holder = TINY_SENTENCES[index]
+    stance = stance or true_stance
+    return {"id": row_id, "rule": rule, "text": f"{text} (suite)", "stance": stance, "sentiment": sentiment,
+            "stakeholder": "" if stance == "neutral" else holder or "someone", "pair": pair, "writer": "s0"}
+
+
+@pytest.fixture
+def tiny_suite(tmp_path: Path) -> Path:
+    """B1 rows carry their true stance, B2 rows a wrong one; pair p1 is both right, pair p2 half right."""
+    rows = [suite_row("a1", "B1", 4, "p1"), suite_row("a2", "B1", 8, "p1"), suite_row("a3", "B1", 0),
+            suite_row("b1", "B2", 6, "p2"), suite_row("b2", "B2", 9, "p2", stance="wary"),
+            suite_row("b3", "B2", 2, stance="confident")]
+    path = tmp_path / "suite.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """A random 2-layer BERT (hidden 32) and a word-level vocabulary, built offline."""

@@ -39,3 +39,41 @@ def test_shipped_audit_reports_kappa_and_label_issues(tmp_path):
     assert result.summary["cleanlab_reviewed"] >= 100
     issues = pd.read_csv(tmp_path / "label_issues.csv")
     assert {"task", "article_id", "label", "suggested", "given_label_probability"} <= set(issues.columns)
+
+
+def test_a_label_changed_twice_reverts_to_the_writers_first_label(tiny_corpus):
+    corpus = audit.corpus_frame(str(tiny_corpus))
+    key = {"article_id": corpus.article_id[0], "sentence_index": int(corpus.sentence_index[0]), "task": "stance",
+           "corpus_changed": True}
+    changes = [dict(key, corpus_label_before="wary", final="neutral"),  # adjudication
+               dict(key, corpus_label_before="neutral", final=corpus.stance[0])]  # later: border relabel
+    assert audit.first_pass_labels(corpus, changes).stance[0] == "wary"
+
+
+def test_relabel_summary_counts_changes_per_rule_and_writer(tiny_corpus, tmp_path):
+    corpus = audit.corpus_frame(str(tiny_corpus))
+    rows = []
+    for i, (before, relabel, final, rules) in enumerate([("neutral", "accusatory", "accusatory", ["B1"]),
+                                                         ("neutral", "neutral", "neutral", ["B1"]),
+                                                         ("wary", "confident", "wary", ["B4", "B5"]),
+                                                         ("neutral", "wary", "wary", ["B4"])]):
+        rows.append({"article_id": corpus.article_id[i], "sentence_index": int(corpus.sentence_index[i]),
+                     "task": "stance", "rules": rules, "corpus_label_before": before, "relabel": relabel,
+                     "final": final, "adjudicated": before != relabel, "corpus_changed": before != final})
+    path = tmp_path / "relabel.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = audit.relabel_summary(corpus, path)
+    assert summary["relabel_sentences"] == 4
+    assert summary["relabel_changed_stance"] == 2 and summary["relabel_adjudicated_stance"] == 3
+    assert summary["relabel_changed_stance_per_rule"] == {"B1": 1, "B4": 1}
+    assert summary["relabel_changed_stance_per_writer"] == {"w1": 2}
+    assert summary["relabel_moves_stance"] == {"neutral -> accusatory": 1, "neutral -> wary": 1}
+
+
+def test_border_candidates_are_blind_and_carry_context(tmp_path):
+    out = tmp_path / "candidates.jsonl"
+    count = audit.border_candidates("data/corpus", out)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert count == len(rows) >= 500
+    assert not {"stance", "sentiment", "stakeholder", "writer"} & set(rows[0])
+    assert {"previous", "next", "title", "rules_to_check"} <= set(rows[0])

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipeline import data
@@ -9,7 +10,7 @@ from pipeline.config import DataConfig
 
 def relaxed(corpus_dir: Path) -> DataConfig:
     return DataConfig(corpus_dir=str(corpus_dir), min_sentences_per_stance=1, min_articles=1, min_domains=1,
-                      max_domain_share=1.0, min_registers=1)
+                      max_domain_share=1.0, min_registers=1, suite_file="")
 
 
 def test_shipped_corpus_passes_validation():
@@ -71,3 +72,58 @@ def test_read_table_rejects_unknown_format(tmp_path):
 def test_label_maps_are_fixed():
     _, id2label = data.label_maps("stance")
     assert id2label == {0: "confident", 1: "wary", 2: "accusatory", 3: "dismissive", 4: "neutral"}
+
+
+def test_shipped_suite_covers_every_rule_without_leaking_into_the_corpus():
+    suite, errors = data.read_suite(DataConfig().suite_file)
+    assert errors == []
+    assert len(suite) >= 600
+    assert suite["rule"].value_counts().min() >= 40
+    assert (suite["pair"] != "").mean() >= 1 / 3
+    result = data.validate(DataConfig())
+    assert not [e for e in result.errors if e.startswith(("suite", "leakage"))]
+
+
+def test_suite_problems_are_named_by_file_and_line(tiny_corpus, tiny_suite):
+    rows = [json.loads(line) for line in tiny_suite.read_text().splitlines()]
+    rows[1].update(stance=rows[0]["stance"], sentiment=rows[0]["sentiment"])  # pair p1 crosses no border
+    rows[3]["rule"] = "B8"
+    rows.append(dict(rows[2], id="a3"))  # duplicate id
+    train_text = json.loads((tiny_corpus / "train.jsonl").read_text().splitlines()[0])["text"]
+    rows[5]["text"] = train_text  # a training sentence in the suite
+    tiny_suite.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = DataConfig(**{**relaxed(tiny_corpus).__dict__, "suite_file": str(tiny_suite), "min_suite_per_rule": 3})
+    errors = "\n".join(data.validate(cfg).errors)
+    assert f"{tiny_suite}:2: pair 'p1' has the same labels on both sides" in errors
+    assert f"{tiny_suite}:4: rule 'B8' not one of B1" in errors
+    assert "id 'a3' is used 2 times" in errors
+    assert f"leakage: {tiny_suite}:6 (suite) nearly repeats" in errors
+    assert "suite: rule B3 has 0 sentences, needs at least 3" in errors
+
+
+def test_border_realism_figures_count_questions_reasons_and_legal_denials():
+    frame = pd.DataFrame({"text": [
+        "The board fined Varo Gas on Monday for failing to report two leaks.",
+        "Prosecutors charged the trader with rigging the rate, the filing said.",
+        "Who pays if the insurer walks away?",
+        "“Is that really the best they can do?” she asked.",
+        "The company said the suit was without merit.",
+        "The hearing is set for May 3."], "stance": ["neutral", "accusatory", "wary", "accusatory", "dismissive",
+                                                     "neutral"]})
+    for label in ("confident",):
+        frame.loc[len(frame)] = ["We will finish on time, the manager said.", label]
+    figures = data.realism_figures(frame)
+    assert figures["question_share"] == pytest.approx(1 / 7)  # "... do?” she asked." is no question
+    assert figures["enforcement_with_reason_neutral_share"] == 0.5
+    assert figures["legal_denial_sentences"] == 1
+
+
+def test_rules_field_is_checked(tiny_corpus):
+    train = tiny_corpus / "train.jsonl"
+    rows = [json.loads(line) for line in train.read_text().splitlines()]
+    rows[0]["rules"] = ["B1", "B9"]
+    rows[1]["rules"] = ["B2", "S1"]
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    errors = data.validate(relaxed(tiny_corpus)).errors
+    expected = f"{train}:1: field 'rules' must be a list of B1, B2, B3, B4, B5, B6, B7, S1, found ['B1', 'B9']"
+    assert [e for e in errors if "field 'rules'" in e] == [expected]
