@@ -66,7 +66,7 @@ REALISM_LIMITS = {
     # suits, and uses the standard legal denials; a corpus without them teaches a model to miss them.
     "question_share": (">=", 0.01),
     "enforcement_with_reason_neutral_share": ("<=", 0.10),
-    "legal_denial_sentences": (">=", 40),
+    "legal_denial_sentences": (">=", 20),
 }
 LEGAL_DENIAL = re.compile(r"vigorously (?:defend|contest|fight)|without merit|meritless|groundless", re.I)
 SUITE_FIELDS: dict[str, type] = {"id": str, "rule": str, "text": str, "stance": str, "sentiment": str,
