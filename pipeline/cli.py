@@ -106,12 +106,13 @@ def train(
     """Train one model family for one task; track it in MLflow and register it."""
     from pipeline import train as train_stage
     from pipeline.data import DataError
+    from pipeline.tracking import StoreLockedError
 
     extra = ["tracking.promote=true"] if promote else []
     try:
         cfg = config.train_config(task, model, experiment, [*(overrides or []), *extra], config_dir)
         result = train_stage.run(cfg)
-    except (config.ConfigError, DataError) as err:
+    except (config.ConfigError, DataError, StoreLockedError) as err:
         _fail(err)
     if result.run_id is None:
         return

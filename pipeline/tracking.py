@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +29,18 @@ PIP_REQUIREMENTS = ["torch==2.13.0", "transformers==5.24.0", "scikit-learn==1.9.
 
 class ModelLoadError(RuntimeError):
     """A model URI could not be resolved or loaded; the message names the URI and what to try."""
+
+
+class StoreLockedError(RuntimeError):
+    """The sqlite store stayed locked by a writer in another process for longer than the busy timeout."""
+
+
+# Seconds to wait for another process's write lock on a sqlite store before giving up with a clear message.
+# mlflow itself waits 20 s per statement (PRAGMA busy_timeout in its sessions); this covers set-up and the
+# start of each run. Tests shorten it.
+BUSY_TIMEOUT_ENV = "NEWSSTANCE_STORE_BUSY_TIMEOUT_S"
+DEFAULT_BUSY_TIMEOUT_S = 60.0
+_prepared_stores: set[str] = set()
 
 
 def tracking_uri(configured: str = "") -> str:
@@ -54,7 +69,77 @@ def setup(configured: str = "") -> str:
     uri = tracking_uri(configured)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if uri.startswith("sqlite:///") and uri not in _prepared_stores:
+        _prepare_sqlite_store(uri)
+        _prepared_stores.add(uri)
     return uri
+
+
+def busy_timeout_s() -> float:
+    raw = os.environ.get(BUSY_TIMEOUT_ENV, "")
+    try:
+        return float(raw) if raw else DEFAULT_BUSY_TIMEOUT_S
+    except ValueError:
+        raise ValueError(f"{BUSY_TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
+
+
+def _sqlite_path(uri: str) -> Path:
+    return Path(uri.removeprefix("sqlite:///").split("?")[0])
+
+
+def _locked_message(path: Path, waited: float) -> str:
+    return (f"the MLflow store {path} is locked by a writer in another process (waited {waited:g} s): "
+            f"wait for the other training or scoring to finish, or raise {BUSY_TIMEOUT_ENV}")
+
+
+def _prepare_sqlite_store(uri: str) -> None:
+    """Creates a sqlite store's tables once even when several processes start on a fresh store together
+    (mlflow's own set-up is not safe against that: "table ... already exists"), and switches it to WAL,
+    where readers do not block the writer."""
+    path = _sqlite_path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    timeout = busy_timeout_s()
+    with open(path.with_name(path.name + ".lock"), "a") as lock_file:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreLockedError(_locked_message(path, timeout)) from None
+                time.sleep(0.1)
+        try:
+            wait_for_write_lock(uri, timeout)
+            with sqlite3.connect(path, timeout=timeout) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+            connection.close()
+            MlflowClient(uri, uri).search_experiments(max_results=1)  # creates or migrates the tables
+            MlflowClient(uri, uri).search_registered_models(max_results=1)
+        except sqlite3.OperationalError as err:
+            if "locked" in str(err):
+                raise StoreLockedError(_locked_message(path, timeout)) from err
+            raise
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def wait_for_write_lock(uri: str, timeout: float | None = None) -> None:
+    """Waits up to ``timeout`` seconds until the sqlite store accepts a writer; StoreLockedError if not."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = _sqlite_path(uri)
+    timeout = busy_timeout_s() if timeout is None else timeout
+    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err):
+            raise StoreLockedError(_locked_message(path, timeout)) from err
+        raise
+    finally:
+        connection.close()
 
 
 def _artifact_root(uri: str) -> str | None:
@@ -70,7 +155,12 @@ def experiment_id(name: str) -> str:
     if found:
         return found.experiment_id
     root = _artifact_root(mlflow.get_tracking_uri())
-    return client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
+    try:
+        return client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
+    except mlflow.exceptions.MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(name).experiment_id  # another process created it just now
 
 
 def git_commit() -> str:
@@ -177,7 +267,7 @@ class Run:
 
 @contextmanager
 def start_run(experiment: str, run_name: str, tags: dict[str, str], tracking: str = "") -> Iterator[Run]:
-    setup(tracking)
+    wait_for_write_lock(setup(tracking))
     with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name, tags=tags) as run:
         yield Run(run)
 
