@@ -131,7 +131,11 @@ test: $(ENV_STAMP) $(SPARK_STAMP) setup-browser ## Run the whole test suite (slo
 lint: $(ENV_STAMP) ## ruff
 	$(VENV)/bin/ruff check pipeline tests
 
-clean: ## Remove generated outputs (keeps .venv, mlflow.db and mlruns/)
-	rm -rf outputs
+clean: ## Remove generated outputs (keeps .venv, mlflow.db and mlruns/) and say how much disk that freed
+	@before=$$(du -sk outputs 2>/dev/null | cut -f1) || before=0; \
+	rm -rf outputs; \
+	after=$$(du -sk outputs 2>/dev/null | cut -f1) || after=0; \
+	echo "make clean: outputs/ $${before:-0} KiB before, $${after:-0} KiB after: freed $$(( ($${before:-0} - $${after:-0}) / 1024 )) MiB" \
+		"(kept: mlflow.db and mlruns/, $$(du -sh mlruns 2>/dev/null | cut -f1 || echo 0))"
 
 .PHONY: help setup setup-spark setup-browser data audit train train-all train-ddp evaluate experiment score compare bench ui serve all test lint clean

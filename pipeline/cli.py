@@ -99,6 +99,8 @@ def train(
     model: Annotated[str | None, typer.Option(help="tfidf | frozen | setfit | finetune")] = None,
     experiment: Annotated[Path | None, typer.Option(help="Experiment override YAML")] = None,
     promote: Annotated[bool, typer.Option(help="Make this run champion whatever its score")] = False,
+    keep_checkpoints: Annotated[bool, typer.Option(
+        help="Keep the fine-tuning checkpoints (with optimizer state) to resume from later")] = False,
     config_dir: Annotated[Path, typer.Option(help="Config folder")] = Path("configs"),
     result_file: Annotated[Path | None, typer.Option("--result", help="Write the run's summary JSON here")] = None,
     overrides: SetOption = None,
@@ -109,6 +111,7 @@ def train(
     from pipeline.tracking import StoreLockedError
 
     extra = ["tracking.promote=true"] if promote else []
+    extra += ["training.keep_checkpoints=true"] if keep_checkpoints else []
     try:
         cfg = config.train_config(task, model, experiment, [*(overrides or []), *extra], config_dir)
         result = train_stage.run(cfg)
@@ -120,6 +123,9 @@ def train(
            "test macro-F1": result.test["macro_f1"], "train s": result.train_seconds,
            "version": result.registered_version or "-", "champion": "yes" if result.promoted else "no"}
     console.print(_table(f"{cfg.task} / {cfg.model.family}", [row], list(row)))
+    console.print(f"disk used by this run: {result.disk_mib:.1f} MiB (the model, kept once, in the store: "
+                  f"{result.model_dir}; checkpoints kept: {'yes' if cfg.training.keep_checkpoints else 'no'})",
+                  highlight=False, soft_wrap=True)
     if result_file:
         result_file.parent.mkdir(parents=True, exist_ok=True)
         summary = {**row, "run_id": result.run_id, "task": cfg.task, "model": train_stage.model_label(cfg),

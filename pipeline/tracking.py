@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -227,6 +228,7 @@ class Run:
     def __init__(self, run: mlflow.ActiveRun):
         self.id = run.info.run_id
         self.experiment_id = run.info.experiment_id
+        self.model_dir: Path | None = None
 
     def params(self, params: dict[str, Any]) -> None:
         mlflow.log_params({k: str(v)[:240] for k, v in params.items()})
@@ -262,6 +264,10 @@ class Run:
             name="model", python_model=NewsClassifierModel(), artifacts={"model_dir": str(model_dir)},
             signature=signature, input_example=example, registered_model_name=registered_name,
             pip_requirements=PIP_REQUIREMENTS)
+        location = MlflowClient().get_logged_model(info.model_id).artifact_location
+        local = Path(urllib.parse.urlparse(location).path) if location.startswith(("file:", "/")) else None
+        # The store's copy of the classifier folder, when the artifacts live on this disk.
+        self.model_dir = local / "artifacts" / model_dir.name if local else None
         return str(info.registered_model_version) if registered_name else None
 
 
