@@ -100,9 +100,10 @@ score: $(ENV_STAMP) ## Score articles: INPUT=files-or-folders OUT=folder
 compare: $(ENV_STAMP) ## Table and per-class F1 chart of the tracked runs (TASK=...)
 	$(PY) -m pipeline compare --task $(TASK)
 
-bench: $(ENV_STAMP) ## Benchmarks: scoring throughput and memory vs transformers.pipeline; training time
+bench: $(ENV_STAMP) ## Benchmarks: scoring throughput and memory vs transformers.pipeline; training time; serving under load
 	$(PY) -m pipeline bench scoring
 	$(PY) -m pipeline bench training
+	$(PY) -m pipeline bench serve --model '$(MODEL_URI)'
 
 ui: $(ENV_STAMP) ## MLflow UI on 127.0.0.1:$(PORT) over the project's store
 	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"

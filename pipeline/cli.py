@@ -238,6 +238,34 @@ def bench_training(
     _print_bench(bench.run_training(model, encoder))
 
 
+@bench_app.command("serve")
+def bench_serve(
+    url: Annotated[str, typer.Option(help="A running server's base URL on 127.0.0.1 (default: serve --model "
+                                          "here for the test)")] = "",
+    model: Annotated[str, typer.Option(help="Model URI to serve when no --url is given")] =
+        "models:/stance-classifier@champion",
+    clients: Annotated[int, typer.Option(help="Concurrent clients")] = 8,
+    requests: Annotated[int, typer.Option(help="Requests in all")] = 400,
+    max_sentences: Annotated[int, typer.Option(help="Each request holds 1 to this many sentences")] = 32,
+    max_seconds: Annotated[float, typer.Option(help="Stop sending new requests after this long")] = 300.0,
+) -> None:
+    """Load test of `mlflow models serve` on the loopback: errors, p50/p95 latency, sentences/s, oversize."""
+    from pipeline import bench
+    from pipeline.tracking import ModelLoadError
+
+    try:
+        result = bench.run_serve(url, model, clients, requests, max_sentences, max_seconds)
+    except (ValueError, RuntimeError, TimeoutError, ModelLoadError) as err:
+        _fail(err)
+    _print_bench(result)
+    report = result["report"]
+    console.print(f"serve under load: {report['requests']} requests, {report['errors']} errors, p50 "
+                  f"{report['p50_ms']} ms, p95 {report['p95_ms']} ms, {report['sentences_per_s']} sentences/s; "
+                  f"{report['oversize_rows']} rows -> HTTP {report['oversize_status']}", highlight=False)
+    if report["errors"] or not 400 <= report["oversize_status"] < 500:
+        raise typer.Exit(1)
+
+
 @app.command("experiments-table")
 def experiments_table(
     name: Annotated[str | None, typer.Option(help="Only this experiment (default: all)")] = None,

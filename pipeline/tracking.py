@@ -184,6 +184,27 @@ def predictions_frame(probabilities: np.ndarray, labels: list[str]) -> pd.DataFr
     return frame
 
 
+# mlflow's scoring server (uvicorn + FastAPI) sets no limit on a request's size; its only guard is
+# MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT (504 after 60 s). The model refuses larger batches itself: the
+# server answers 400 with this message in its stack_trace field.
+MAX_ROWS_ENV, MAX_CHARS_ENV = "NEWSSTANCE_SERVE_MAX_ROWS", "NEWSSTANCE_SERVE_MAX_CHARS"
+DEFAULT_MAX_ROWS, DEFAULT_MAX_CHARS = 2048, 2_000_000
+
+
+class PayloadTooLargeError(ValueError):
+    """A prediction request over the size limit (rows or characters)."""
+
+
+def check_payload_size(texts: pd.Series) -> None:
+    max_rows = int(os.environ.get(MAX_ROWS_ENV) or DEFAULT_MAX_ROWS)
+    max_chars = int(os.environ.get(MAX_CHARS_ENV) or DEFAULT_MAX_CHARS)
+    chars = int(texts.str.len().sum())
+    if len(texts) > max_rows or chars > max_chars:
+        raise PayloadTooLargeError(
+            f"payload too large: {len(texts)} rows and {chars} characters; this model takes at most {max_rows} "
+            f"rows and {max_chars} characters per request ({MAX_ROWS_ENV}, {MAX_CHARS_ENV}): split the batch")
+
+
 class NewsClassifierModel(mlflow.pyfunc.PythonModel):
     """Wraps a saved classifier folder; ``predict`` takes a ``text`` column (or a list of strings)."""
 
@@ -199,6 +220,7 @@ class NewsClassifierModel(mlflow.pyfunc.PythonModel):
             texts = pd.Series(model_input)
         if texts.isna().any() or not all(isinstance(t, str) for t in texts):
             raise ValueError("every 'text' value must be a string")
+        check_payload_size(texts)
         probabilities = self.classifier.predict_proba(texts.tolist())
         return predictions_frame(probabilities, self.classifier.labels)
 

@@ -102,3 +102,17 @@ def test_real_minilm_trains_and_loads_as_champion(tiny_corpus, tmp_path, store):
     assert classifier.family == "finetune"
     probabilities = classifier.predict_proba(["Prosecutors allege the firm paid bribes to win the contract."])
     assert probabilities.shape == (1, 5) and abs(probabilities.sum() - 1) < 1e-4
+
+
+def test_the_logged_model_refuses_a_payload_over_the_size_limit(tiny_corpus, tmp_path, store, monkeypatch):
+    import pandas as pd
+
+    train.run(train_cfg(tiny_corpus, tmp_path))
+    model = mlflow.pyfunc.load_model("models:/stance-classifier@champion")
+    monkeypatch.setenv(tracking.MAX_ROWS_ENV, "3")
+    assert len(model.predict(pd.DataFrame({"text": ["The union accused the operator."] * 3}))) == 3
+    with pytest.raises(tracking.PayloadTooLargeError, match=r"payload too large: 4 rows .* at most 3 rows"):
+        model.predict(pd.DataFrame({"text": ["The union accused the operator."] * 4}))
+    monkeypatch.setenv(tracking.MAX_CHARS_ENV, "100")
+    with pytest.raises(tracking.PayloadTooLargeError, match=r"1 rows and 200 characters"):
+        model.predict(pd.DataFrame({"text": ["x" * 200]}))
