@@ -63,14 +63,15 @@ def temporary_store(uri: str) -> Iterator[str]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = saved_env
-        setup(saved_env or "")
+        setup(saved_env or "", prepare=False)  # pointing back creates no store
 
 
-def setup(configured: str = "") -> str:
+def setup(configured: str = "", prepare: bool = True) -> str:
+    """Points mlflow at the store; a sqlite store is created (safely against other processes) on first use."""
     uri = tracking_uri(configured)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    if uri.startswith("sqlite:///") and uri not in _prepared_stores:
+    if prepare and uri.startswith("sqlite:///") and uri not in _prepared_stores:
         _prepare_sqlite_store(uri)
         _prepared_stores.add(uri)
     return uri
