@@ -4,7 +4,9 @@ Rules, in order: the speaker of a quote (``..." said X``, ``X said "...``); ``ac
 subject of an attribution verb (said, claimed, urged, denied, warned, replied...); otherwise the first
 named party of the sentence. Short names, role nouns ("the company") and pronouns resolve to the
 fullest name used earlier in the article. A quote that runs over several sentences takes the speaker
-named where it closes.
+named where it closes. Sentence openers ("During ...", "Separately,") are never a party; "A and B" is
+two parties when either is named alone in the article, and a quote goes to one of them; role nouns
+resolve to the last party of their kind (a public body for "the ministry", a company for "the company").
 """
 
 from __future__ import annotations
