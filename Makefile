@@ -105,9 +105,10 @@ score: $(ENV_STAMP) ## Score articles: INPUT=files-or-folders OUT=folder
 compare: $(ENV_STAMP) ## Table and per-class F1 chart of the tracked runs (TASK=...)
 	$(PY) -m pipeline compare --task $(TASK)
 
-bench: $(ENV_STAMP) ## Benchmarks: scoring throughput and memory vs transformers.pipeline; training time
+bench: $(ENV_STAMP) ## Benchmarks: scoring throughput and memory vs transformers.pipeline; training time; serving under load
 	$(PY) -m pipeline bench scoring
 	$(PY) -m pipeline bench training
+	$(PY) -m pipeline bench serve --model '$(MODEL_URI)'
 
 ui: $(ENV_STAMP) ## MLflow UI on 127.0.0.1:$(PORT) over the project's store
 	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
@@ -137,7 +138,11 @@ test: $(ENV_STAMP) $(SPARK_STAMP) setup-browser ## Run the whole test suite (slo
 lint: $(ENV_STAMP) ## ruff
 	$(VENV)/bin/ruff check pipeline tests
 
-clean: ## Remove generated outputs (keeps .venv, mlflow.db and mlruns/)
-	rm -rf outputs
+clean: ## Remove generated outputs (keeps .venv, mlflow.db and mlruns/) and say how much disk that freed
+	@before=$$(du -sk outputs 2>/dev/null | cut -f1) || before=0; \
+	rm -rf outputs; \
+	after=$$(du -sk outputs 2>/dev/null | cut -f1) || after=0; \
+	echo "make clean: outputs/ $${before:-0} KiB before, $${after:-0} KiB after: freed $$(( ($${before:-0} - $${after:-0}) / 1024 )) MiB" \
+		"(kept: mlflow.db and mlruns/, $$(du -sh mlruns 2>/dev/null | cut -f1 || echo 0))"
 
 .PHONY: help setup setup-spark setup-browser data audit train train-all train-ddp evaluate suite experiment score compare bench ui serve all test lint clean

@@ -4,7 +4,9 @@ Rules, in order: the speaker of a quote (``..." said X``, ``X said "...``); ``ac
 subject of an attribution verb (said, claimed, urged, denied, warned, replied...); otherwise the first
 named party of the sentence. Short names, role nouns ("the company") and pronouns resolve to the
 fullest name used earlier in the article. A quote that runs over several sentences takes the speaker
-named where it closes.
+named where it closes. Sentence openers ("During ...", "Separately,") are never a party; "A and B" is
+two parties when either is named alone in the article, and a quote goes to one of them; role nouns
+resolve to the last party of their kind (a public body for "the ministry", a company for "the company").
 """
 
 from __future__ import annotations
@@ -77,6 +79,28 @@ STOP_CAPS = {
     "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
     "November", "December", "I", "You", "Even", "Only", "Instead", "Across", "From", "To", "Over", "Of",
 }
+# Capitalised words that start no party's name: time phrases, prepositions, quantifiers, linking adverbs
+# ("During second quarter earnings, Meta boasted ..."). Unlike STOP_CAPS they may sit inside a name
+# ("Coalition Against Online Hate").
+OPENERS = STOP_CAPS | {
+    "During", "Following", "Throughout", "Despite", "Amid", "Ahead", "Within", "Without", "Until", "Although",
+    "Though", "Because", "Unlike", "Once", "Now", "Today", "Yesterday", "Tonight", "Overall", "Also", "Several",
+    "Few", "Each", "Every", "All", "Any", "Another", "Other", "Others", "Much", "More", "Less", "Among",
+    "Against", "Beyond", "Through", "Upon", "About", "Around", "Between", "Inside", "Outside", "Whether",
+    "Where", "Then", "Thus", "Therefore", "Indeed", "Nonetheless", "Nevertheless", "Moreover", "Furthermore",
+    "Again", "First", "Second", "Third", "Fourth", "Late", "Early", "Speaking", "Describing",
+    "Year", "Quarter", "Week", "Month", "Days", "Weeks", "Months", "Years", "Hours", "Tomorrow", "Q1", "Q2",
+    "Q3", "Q4",
+}
+# Words that open an introductory phrase ending at the first comma ("In a statement, ...").
+INTRO_WORDS = (OPENERS - STOP_CAPS) | {"In", "After", "Before", "When", "While", "Since", "If", "As", "Under",
+                                       "With", "By", "On", "At", "Last", "Next", "Earlier", "Later",
+                                       "Meanwhile", "However", "Still", "Yet", "Asked"}
+# A capitalised sentence opener ending like this and followed by a comma (or, for -ing, a lowercase word)
+# is an adverb or a participle ("Separately, ...", "Writing for the majority, ..."), not a name.
+OPENER_SUFFIX = re.compile(r"(?:ly|ing)$")
+# News outlets: named in datelines and "told X", never the party behind "the company".
+OUTLET_WORDS = {"wire", "news", "times", "post", "journal", "herald", "tribune", "gazette", "press"}
 WORD = re.compile(r"[A-Za-z][\w’'&.-]*")
 OPEN_QUOTE = re.compile(r"^\s*[“\"]")
 QUOTE_CHARS = re.compile("[“”\"]")
@@ -105,6 +129,29 @@ def _is_org(name: str) -> bool:
     return any(w in ORG_WORDS for w in words) or "of" in words[1:]
 
 
+def _is_opener(text: str, tokens: list[tuple[int, str]]) -> bool:
+    """The sentence's first word is an adverb or participle ("Separately,", "Writing for ...")."""
+    start, word = tokens[0]
+    if text[:start].strip(" “\"‘'(") or not OPENER_SUFFIX.search(word) or len(tokens) < 2:
+        return False
+    after = text[start + len(word) :].lstrip(" ")
+    return after.startswith(",") or (word.endswith("ing") and tokens[1][1][:1].islower())
+
+
+def parties(name: str, named_alone: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """The parties a capitalised run names. "the DoJ and TikTok" is two when either side is named on its own
+    elsewhere in the article (``named_alone``); "Department for Business and Trade" stays one name."""
+    conjuncts = [part.strip() for part in re.split(r"\s+and\s+", name) if part.strip()]
+    alone = [part for part in conjuncts if part in named_alone]
+    if len(conjuncts) < 2 or not alone:
+        return [name]
+    # "Department for Business and Trade": a plain last word named alone ("Trade") is still part of the name.
+    plain_tail = alone == [conjuncts[-1]] and re.fullmatch(r"[A-Z][a-z]+", conjuncts[-1])
+    if plain_tail and re.search(r"\s(?:of|for)\s", conjuncts[0]):
+        return [name]
+    return conjuncts
+
+
 def proper_names(text: str) -> list[tuple[int, str]]:
     """(offset, name) for runs of capitalised words, joined across 'of', 'and', '&'."""
     names = []
@@ -112,7 +159,7 @@ def proper_names(text: str) -> list[tuple[int, str]]:
     i = 0
     while i < len(tokens):
         start, word = tokens[i]
-        if not word[:1].isupper() or word in STOP_CAPS:
+        if not word[:1].isupper() or word in OPENERS or (i == 0 and _is_opener(text, tokens)):
             i += 1
             continue
         parts = [word]
@@ -138,48 +185,94 @@ def proper_names(text: str) -> list[tuple[int, str]]:
     return names
 
 
+PUBLIC_BODY_WORDS |= {"service", "directorate", "government", "regulator", "watchdog"}
+# A public body named by a lowercase noun: "Kestria's trade ministry", "the Kestrian veterinary service".
+# (A company's "board" or a candidate's "campaign" speaks for the company or the candidate instead.)
+ROLE_ALTERNATION = "|".join(sorted(PUBLIC_BODY_WORDS - {"court", "board", "union", "committee", "office"}))
+NAMED_ROLE = re.compile(r"\b([A-Z][\w-]*(?:['’]s)?(?:\s+[a-z-]+)?\s+(?:" + ROLE_ALTERNATION + r"))\b")
+# What only an organisation is said to do or have: "X said it", "X, which", "X's shares".
+ORG_EVIDENCE = re.compile(r"^(?:,\s+which\b|\s+(?:said|says|added)\s+(?:it|its)\b|['’]s\s+(?:shares|stock|"
+                          r"chief executive|board|customers|employees|stores|plants?|factory|revenue|profits?|"
+                          r"earnings|products|spokesperson|spokesman|spokeswoman)\b)")
+
+
+def _is_public_body(name: str) -> bool:
+    return bool(PUBLIC_BODY_WORDS & set(name.lower().split()))
+
+
+def _is_outlet(name: str) -> bool:
+    return name.lower().split()[-1] in OUTLET_WORDS
+
+
 @dataclass
 class ArticleContext:
     """Names seen so far in one article, for resolving short names, role nouns and pronouns."""
 
     people: list[str] = field(default_factory=list)
     orgs: list[str] = field(default_factory=list)
+    named_alone: set[str] = field(default_factory=set)  # every name run of the article, for parties()
+    others: list[str] = field(default_factory=list)  # one-word names that are no person's ("Plumline")
+    recency: dict[str, int] = field(default_factory=dict)  # name -> when it was last named
 
     def observe(self, text: str) -> None:
-        for _, name in proper_names(text):
-            clean = strip_titles(name)
-            if not clean:
-                continue
-            if _is_org(clean):
-                self._add(self.orgs, clean)
-            elif len(clean.split()) >= 2:
-                self._add(self.people, clean)
+        for start, run in proper_names(text):
+            org_evidence = bool(ORG_EVIDENCE.match(text[start + len(run) :]))
+            for name in parties(run, self.named_alone):
+                clean = strip_titles(name)
+                if not clean:
+                    continue
+                if _is_org(clean) or (org_evidence and name == run.split(" and ")[-1]):
+                    if clean in self.people:
+                        self.people.remove(clean)
+                    self._add(self.orgs, clean)
+                elif len(clean.split()) >= 2 and clean not in self.orgs:
+                    self._add(self.people, clean)
+                elif re.fullmatch(r"[A-Z][a-z]+[A-Za-z]*", clean) and not any(
+                        person.split()[-1] == clean for person in self.people):
+                    self._add(self.others, clean)
+        for match in NAMED_ROLE.finditer(text):
+            name = match.group(1)
+            if name.split()[0] not in STOP_CAPS:
+                self._add(self.orgs, name)
 
-    @staticmethod
-    def _add(names: list[str], name: str) -> None:
+    def _add(self, names: list[str], name: str) -> None:
+        self.recency[name] = max(self.recency.values(), default=0) + 1
         if name in names:
             names.remove(name)
         if not any(name in longer.split(" ") or longer.endswith(" " + name) for longer in names):
             names.append(name)
 
+    def _last_org(self, head: str) -> str | None:
+        """The last organisation of the kind a role noun names: its own head word, else the same kind
+        (a public body for "the ministry", a company for "the company"), never a news outlet."""
+        candidates = [org for org in reversed(self.orgs) if not _is_outlet(org)]
+        for org in candidates:
+            if head in org.lower().split():
+                return org
+        if head in COMPANY_NOUNS:
+            return next((org for org in candidates if not _is_public_body(org)), None)
+        if head in PUBLIC_BODY_WORDS:
+            return next((org for org in candidates if _is_public_body(org)), None)
+        return candidates[0] if candidates else None
+
     def resolve(self, mention: str) -> str:
         mention = strip_titles(re.sub(r"[’']s$", "", mention.strip()).strip(" ,."))
+        if " and " in mention:  # a quote goes to one party: the first one named
+            mention = parties(mention, self.named_alone)[0]
         lower = mention.lower()
         if lower in PERSON_PRONOUNS:
             return self.people[-1] if self.people else mention
         if lower in ORG_PRONOUNS:
-            return self.orgs[-1] if self.orgs else mention
+            last_org = self._last_org("")
+            last_other = self.others[-1] if self.others else None
+            # The most recent party: a one-word name ("Plumline said it ...") named after the last
+            # organisation, else that organisation.
+            if last_other and (not last_org or self.recency[last_other] > self.recency[last_org]):
+                return last_other
+            return last_org or mention
         role = re.match(r"^(?:the|its|their)\s+(?:[a-z-]+\s+)?([a-z-]+)$", lower)
         if role and role.group(1) in ROLE_NOUNS:
-            head = role.group(1)
-            for org in reversed(self.orgs):
-                if head in org.lower().split():
-                    return org
-            if head in COMPANY_NOUNS:  # "the company" is not the ministry it negotiates with
-                for org in reversed(self.orgs):
-                    if not PUBLIC_BODY_WORDS & set(org.lower().split()):
-                        return org
-            return self.orgs[-1] if self.orgs else mention
+            return self._last_org(role.group(1)) or mention
         words = mention.split()
         for person in reversed(self.people):
             if mention == person or (len(words) == 1 and person.split()[-1] == mention):
@@ -191,7 +284,9 @@ class ArticleContext:
 
 
 MENTION = (
-    r"((?:[Tt]he|[Ii]ts|[Tt]heir)\s+(?:[a-z-]+\s+)?[a-z-]+"  # role noun: "the company", "its regulator"
+    r"((?:[Tt]he|[Ii]ts|[Tt]heir)\s+(?:[a-z-]+\s+)?(?!(?:also|again|later|previously|has|had|have)\b)[a-z-]+"
+    # ^ role noun: "the company", "its regulator" (not "the council also")
+    r"|[A-Z][\w-]*(?:['’]s)?(?:\s+[a-z-]+)?\s+(?:" + ROLE_ALTERNATION + r")"  # "Kestria's trade ministry"
     r"|[A-Z][\w’'&.-]*(?:\s+(?:of|for|and|&|de|van|von)?\s*[A-Z][\w’'&.-]*)*"  # a capitalised name
     r"|[Hh]e|[Ss]he|[Tt]hey|[Ii]t|[Ww]e)"
 )
@@ -212,7 +307,7 @@ def _acceptable(mention: str) -> bool:
         return True
     if re.match(r"^(?:the|its|their)\s", lower):
         return lower.split()[-1] in ROLE_NOUNS
-    return mention.split()[0] not in STOP_CAPS
+    return mention.split()[0] not in OPENERS
 
 
 def _speaker(text: str) -> str | None:
@@ -222,6 +317,11 @@ def _speaker(text: str) -> str | None:
             if _acceptable(mention):
                 return mention
     unquoted = re.sub(r"[“\"][^”\"]*[”\"]", " ", text)
+    tokens = [(m.start(), m.group().rstrip(".,;:’'")) for m in WORD.finditer(unquoted)]
+    if tokens and (tokens[0][1] in INTRO_WORDS or _is_opener(unquoted, tokens)) and "," in unquoted:
+        # An introductory phrase ("Writing for the panel, Judge X said") holds no subject: blank it out.
+        comma = unquoted.index(",")
+        unquoted = " " * (comma + 1) + unquoted[comma + 1 :]
     for match in SUBJECT_VERB.finditer(unquoted):
         if _acceptable(match.group(1)):
             return match.group(1)
@@ -230,7 +330,8 @@ def _speaker(text: str) -> str | None:
 
 def attribute(sentences: list[str], needs_holder: list[bool]) -> list[str]:
     """The stakeholder of each sentence that ``needs_holder`` (its stance is not neutral), else ""."""
-    context = ArticleContext()
+    named_alone = {name for text in sentences for _, name in proper_names(text)}
+    context = ArticleContext(named_alone=named_alone)
     speakers: list[str | None] = []
     for text in sentences:
         found = _speaker(text)
@@ -244,14 +345,14 @@ def attribute(sentences: list[str], needs_holder: list[bool]) -> list[str]:
                     speakers[i] = speakers[j]
                     break
     holders = []
-    context = ArticleContext()
+    context = ArticleContext(named_alone=named_alone)
     for i, text in enumerate(sentences):
         holder = ""
         if needs_holder[i]:
             holder = speakers[i] or ""
             if not holder:
                 names = proper_names(text)
-                holder = context.resolve(names[0][1]) if names else ""
+                holder = context.resolve(parties(names[0][1], named_alone)[0]) if names else ""
         holders.append(holder)
         context.observe(text)
     return holders

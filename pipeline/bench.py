@@ -5,15 +5,28 @@ scorer in fp32, (c) the fast path; the ratios to (a); the fraction of this CPU's
 reaches (a bf16 matrix multiply's FLOP/s divided by the encoder's FLOPs per sentence at the mean
 length); and the fast path's macro-F1 change on the test split.
 training: wall time and peak memory of training the default stance model, against the TF-IDF baseline.
+serve: a bounded loopback load test of ``mlflow models serve``: concurrent clients, requests of 1-32
+sentences; errors, p50/p95 latency, sentences/s, and the answer to one payload over the size limit.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +199,138 @@ def run_training(family: str = "finetune", encoder: str = "mpnet") -> dict[str, 
               "default_test_macro_f1": round(result.test["macro_f1"], 4)}
     tracking.log_benchmark("training", report)
     return {"measurements": [baseline, default], "report": report}
+
+
+# ---------------------------------------------------------------- serving under load
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def served_model(model_uri: str, startup_s: float = 180.0) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``mlflow models serve`` of ``model_uri`` on a free 127.0.0.1 port; yields its base URL and process."""
+    port = _free_port()
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.tracking_uri(),
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}  # it execs uvicorn by name
+    command = [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
+               "-h", "127.0.0.1", "-p", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"mlflow models serve exited with {process.returncode}: "
+                                   f"{process.stdout.read()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=2):
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{url}/ping did not answer within {startup_s:g} s") from None
+                time.sleep(0.5)
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _post(url: str, texts: list[str], timeout: float) -> tuple[int, str]:
+    payload = json.dumps({"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}}).encode()
+    request = urllib.request.Request(f"{url}/invocations", data=payload,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def _server_rss_mib(process: subprocess.Popen | None) -> float:
+    if process is None:
+        return 0.0
+    root = psutil.Process(process.pid)
+    return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
+
+
+def load_test(url: str, texts: list[str], clients: int = 8, requests: int = 400, max_sentences: int = 32,
+              max_seconds: float = 300.0, seed: int = 0, request_timeout: float = 60.0) -> dict[str, Any]:
+    """``requests`` POSTs of 1..``max_sentences`` sentences from ``clients`` threads at once; stops sending
+    new ones after ``max_seconds``. An answer other than 200 with one prediction per sentence is an error."""
+    host = urllib.parse.urlparse(url).hostname
+    if host not in LOOPBACK:
+        raise ValueError(f"the load test only runs against a loopback address (127.0.0.1), not {url}")
+    rng = random.Random(seed)
+    batches = [[rng.choice(texts) for _ in range(rng.randint(1, max_sentences))] for _ in range(requests)]
+    deadline = time.monotonic() + max_seconds
+    errors: list[str] = []
+
+    def one(batch: list[str]) -> tuple[float, int] | None:
+        if time.monotonic() > deadline:
+            return None
+        started = time.perf_counter()
+        try:
+            status, body = _post(url, batch, request_timeout)
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
+            errors.append(f"{type(err).__name__}: {err}")
+            return time.perf_counter() - started, 0
+        seconds = time.perf_counter() - started
+        if status != 200 or len(json.loads(body)["predictions"]) != len(batch):
+            errors.append(f"HTTP {status}: {body[:200]}")
+            return seconds, 0
+        return seconds, len(batch)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        done = [r for r in pool.map(one, batches) if r is not None]
+    wall = time.perf_counter() - started
+    latencies = np.array([seconds for seconds, _ in done]) * 1000
+    sentences = sum(n for _, n in done)
+    return {
+        "url": url, "clients": clients, "requests_planned": requests, "requests": len(done),
+        "errors": len(errors), "first_error": errors[0] if errors else "",
+        "sentences": sentences, "seconds": round(wall, 2),
+        "sentences_per_s": round(sentences / wall, 1), "requests_per_s": round(len(done) / wall, 1),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 1) if len(latencies) else 0.0,
+        "p95_ms": round(float(np.percentile(latencies, 95)), 1) if len(latencies) else 0.0,
+        "max_ms": round(float(latencies.max()), 1) if len(latencies) else 0.0,
+    }
+
+
+def run_serve(url: str = "", model_uri: str = "models:/stance-classifier@champion", clients: int = 8,
+              requests: int = 400, max_sentences: int = 32, max_seconds: float = 300.0,
+              corpus_dir: str = "data/corpus") -> dict[str, Any]:
+    """Load-tests a running server at ``url`` (loopback only), or serves ``model_uri`` itself for the test."""
+    tracking.setup()
+    texts = load_split(corpus_dir, "test").text.tolist()
+    with served_model(model_uri) if not url else _already_running(url) as (base, process):
+        report = load_test(base, texts, clients, requests, max_sentences, max_seconds)
+        oversize_rows = int(os.environ.get(tracking.MAX_ROWS_ENV) or tracking.DEFAULT_MAX_ROWS) + 1
+        status, body = _post(base, [texts[0]] * oversize_rows, 120.0)
+        report |= {"oversize_rows": oversize_rows, "oversize_status": status,
+                   "oversize_says_too_large": "payload too large" in body,
+                   "server_rss_mib": round(_server_rss_mib(process), 1)}
+        alive, _ = _post(base, texts[:2], 60.0)
+        report["answers_after_oversize"] = alive == 200
+    report["model"] = model_uri if not url else ""
+    tracking.log_benchmark("serve", report)
+    measurement = Measurement(f"serve: {report['requests']} requests, {clients} clients, 1-{max_sentences} "
+                              f"sentences each", report["seconds"], report["sentences"], 0.0)
+    return {"measurements": [measurement], "report": report}
+
+
+@contextmanager
+def _already_running(url: str) -> Iterator[tuple[str, None]]:
+    yield url.rstrip("/"), None

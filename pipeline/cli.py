@@ -116,6 +116,8 @@ def train(
     model: Annotated[str | None, typer.Option(help="tfidf | frozen | setfit | finetune")] = None,
     experiment: Annotated[Path | None, typer.Option(help="Experiment override YAML")] = None,
     promote: Annotated[bool, typer.Option(help="Make this run champion whatever its score")] = False,
+    keep_checkpoints: Annotated[bool, typer.Option(
+        help="Keep the fine-tuning checkpoints (with optimizer state) to resume from later")] = False,
     config_dir: Annotated[Path, typer.Option(help="Config folder")] = Path("configs"),
     result_file: Annotated[Path | None, typer.Option("--result", help="Write the run's summary JSON here")] = None,
     overrides: SetOption = None,
@@ -123,12 +125,14 @@ def train(
     """Train one model family for one task; track it in MLflow and register it."""
     from pipeline import train as train_stage
     from pipeline.data import DataError
+    from pipeline.tracking import StoreLockedError
 
     extra = ["tracking.promote=true"] if promote else []
+    extra += ["training.keep_checkpoints=true"] if keep_checkpoints else []
     try:
         cfg = config.train_config(task, model, experiment, [*(overrides or []), *extra], config_dir)
         result = train_stage.run(cfg)
-    except (config.ConfigError, DataError) as err:
+    except (config.ConfigError, DataError, StoreLockedError) as err:
         _fail(err)
     if result.run_id is None:
         return
@@ -136,6 +140,9 @@ def train(
            "test macro-F1": result.test["macro_f1"], "train s": result.train_seconds,
            "version": result.registered_version or "-", "champion": "yes" if result.promoted else "no"}
     console.print(_table(f"{cfg.task} / {cfg.model.family}", [row], list(row)))
+    console.print(f"disk used by this run: {result.disk_mib:.1f} MiB (the model, kept once, in the store: "
+                  f"{result.model_dir}; checkpoints kept: {'yes' if cfg.training.keep_checkpoints else 'no'})",
+                  highlight=False, soft_wrap=True)
     if result_file:
         result_file.parent.mkdir(parents=True, exist_ok=True)
         summary = {**row, "run_id": result.run_id, "task": cfg.task, "model": train_stage.model_label(cfg),
@@ -258,6 +265,34 @@ def bench_training(
     from pipeline import bench
 
     _print_bench(bench.run_training(model, encoder))
+
+
+@bench_app.command("serve")
+def bench_serve(
+    url: Annotated[str, typer.Option(help="A running server's base URL on 127.0.0.1 (default: serve --model "
+                                          "here for the test)")] = "",
+    model: Annotated[str, typer.Option(help="Model URI to serve when no --url is given")] =
+        "models:/stance-classifier@champion",
+    clients: Annotated[int, typer.Option(help="Concurrent clients")] = 8,
+    requests: Annotated[int, typer.Option(help="Requests in all")] = 400,
+    max_sentences: Annotated[int, typer.Option(help="Each request holds 1 to this many sentences")] = 32,
+    max_seconds: Annotated[float, typer.Option(help="Stop sending new requests after this long")] = 300.0,
+) -> None:
+    """Load test of `mlflow models serve` on the loopback: errors, p50/p95 latency, sentences/s, oversize."""
+    from pipeline import bench
+    from pipeline.tracking import ModelLoadError
+
+    try:
+        result = bench.run_serve(url, model, clients, requests, max_sentences, max_seconds)
+    except (ValueError, RuntimeError, TimeoutError, ModelLoadError) as err:
+        _fail(err)
+    _print_bench(result)
+    report = result["report"]
+    console.print(f"serve under load: {report['requests']} requests, {report['errors']} errors, p50 "
+                  f"{report['p50_ms']} ms, p95 {report['p95_ms']} ms, {report['sentences_per_s']} sentences/s; "
+                  f"{report['oversize_rows']} rows -> HTTP {report['oversize_status']}", highlight=False)
+    if report["errors"] or not 400 <= report["oversize_status"] < 500:
+        raise typer.Exit(1)
 
 
 @app.command("experiments-table")

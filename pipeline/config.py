@@ -77,6 +77,7 @@ class TrainingConfig:
     use_cpu: bool = True
     max_train_rows: int = 0
     resume_from_checkpoint: str = ""
+    keep_checkpoints: bool = False
     output_dir: str = "outputs/train"
 
 

@@ -15,6 +15,8 @@ import json
 import math
 import os
 import random
+import shutil
+import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -394,9 +396,15 @@ class FinetuneClassifier(Classifier):
             optimizers=(optimizer, None),
             callbacks=[EarlyStoppingCallback(training.early_stopping_patience), ForwardMetrics()],
         )
+        started = time.time()
         trainer.train(resume_from_checkpoint=training.resume_from_checkpoint or None)
         self.model = trainer.model.to("cpu")  # prediction and scoring run on the CPU
         self.is_main_process = trainer.is_world_process_zero()
+        if not training.keep_checkpoints and self.is_main_process:
+            # The best checkpoint is loaded; what this run saved (weights plus optimizer state) goes.
+            for checkpoint in Path(training.output_dir).glob("checkpoint-*"):
+                if checkpoint.is_dir() and checkpoint.stat().st_mtime >= started:
+                    shutil.rmtree(checkpoint)
         return {"best_val_macro_f1": trainer.state.best_metric, "best_checkpoint": trainer.state.best_model_checkpoint,
                 "global_step": trainer.state.global_step}
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import sqlite3
 import subprocess
+import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +32,18 @@ class ModelLoadError(RuntimeError):
     """A model URI could not be resolved or loaded; the message names the URI and what to try."""
 
 
+class StoreLockedError(RuntimeError):
+    """The sqlite store stayed locked by a writer in another process for longer than the busy timeout."""
+
+
+# Seconds to wait for another process's write lock on a sqlite store before giving up with a clear message.
+# mlflow itself waits 20 s per statement (PRAGMA busy_timeout in its sessions); this covers set-up and the
+# start of each run. Tests shorten it.
+BUSY_TIMEOUT_ENV = "NEWSSTANCE_STORE_BUSY_TIMEOUT_S"
+DEFAULT_BUSY_TIMEOUT_S = 60.0
+_prepared_stores: set[str] = set()
+
+
 def tracking_uri(configured: str = "") -> str:
     """The config value if set, else MLFLOW_TRACKING_URI, else a sqlite store in the working folder."""
     return configured or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
@@ -47,14 +63,85 @@ def temporary_store(uri: str) -> Iterator[str]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = saved_env
-        setup(saved_env or "")
+        setup(saved_env or "", prepare=False)  # pointing back creates no store
 
 
-def setup(configured: str = "") -> str:
+def setup(configured: str = "", prepare: bool = True) -> str:
+    """Points mlflow at the store; a sqlite store is created (safely against other processes) on first use."""
     uri = tracking_uri(configured)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if prepare and uri.startswith("sqlite:///") and uri not in _prepared_stores:
+        _prepare_sqlite_store(uri)
+        _prepared_stores.add(uri)
     return uri
+
+
+def busy_timeout_s() -> float:
+    raw = os.environ.get(BUSY_TIMEOUT_ENV, "")
+    try:
+        return float(raw) if raw else DEFAULT_BUSY_TIMEOUT_S
+    except ValueError:
+        raise ValueError(f"{BUSY_TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
+
+
+def _sqlite_path(uri: str) -> Path:
+    return Path(uri.removeprefix("sqlite:///").split("?")[0])
+
+
+def _locked_message(path: Path, waited: float) -> str:
+    return (f"the MLflow store {path} is locked by a writer in another process (waited {waited:g} s): "
+            f"wait for the other training or scoring to finish, or raise {BUSY_TIMEOUT_ENV}")
+
+
+def _prepare_sqlite_store(uri: str) -> None:
+    """Creates a sqlite store's tables once even when several processes start on a fresh store together
+    (mlflow's own set-up is not safe against that: "table ... already exists"), and switches it to WAL,
+    where readers do not block the writer."""
+    path = _sqlite_path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    timeout = busy_timeout_s()
+    with open(path.with_name(path.name + ".lock"), "a") as lock_file:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreLockedError(_locked_message(path, timeout)) from None
+                time.sleep(0.1)
+        try:
+            wait_for_write_lock(uri, timeout)
+            with sqlite3.connect(path, timeout=timeout) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+            connection.close()
+            MlflowClient(uri, uri).search_experiments(max_results=1)  # creates or migrates the tables
+            MlflowClient(uri, uri).search_registered_models(max_results=1)
+        except sqlite3.OperationalError as err:
+            if "locked" in str(err):
+                raise StoreLockedError(_locked_message(path, timeout)) from err
+            raise
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def wait_for_write_lock(uri: str, timeout: float | None = None) -> None:
+    """Waits up to ``timeout`` seconds until the sqlite store accepts a writer; StoreLockedError if not."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = _sqlite_path(uri)
+    timeout = busy_timeout_s() if timeout is None else timeout
+    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err):
+            raise StoreLockedError(_locked_message(path, timeout)) from err
+        raise
+    finally:
+        connection.close()
 
 
 def _artifact_root(uri: str) -> str | None:
@@ -70,7 +157,12 @@ def experiment_id(name: str) -> str:
     if found:
         return found.experiment_id
     root = _artifact_root(mlflow.get_tracking_uri())
-    return client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
+    try:
+        return client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
+    except mlflow.exceptions.MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(name).experiment_id  # another process created it just now
 
 
 def git_commit() -> str:
@@ -93,6 +185,27 @@ def predictions_frame(probabilities: np.ndarray, labels: list[str]) -> pd.DataFr
     return frame
 
 
+# mlflow's scoring server (uvicorn + FastAPI) sets no limit on a request's size; its only guard is
+# MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT (504 after 60 s). The model refuses larger batches itself: the
+# server answers 400 with this message in its stack_trace field.
+MAX_ROWS_ENV, MAX_CHARS_ENV = "NEWSSTANCE_SERVE_MAX_ROWS", "NEWSSTANCE_SERVE_MAX_CHARS"
+DEFAULT_MAX_ROWS, DEFAULT_MAX_CHARS = 2048, 2_000_000
+
+
+class PayloadTooLargeError(ValueError):
+    """A prediction request over the size limit (rows or characters)."""
+
+
+def check_payload_size(texts: pd.Series) -> None:
+    max_rows = int(os.environ.get(MAX_ROWS_ENV) or DEFAULT_MAX_ROWS)
+    max_chars = int(os.environ.get(MAX_CHARS_ENV) or DEFAULT_MAX_CHARS)
+    chars = int(texts.str.len().sum())
+    if len(texts) > max_rows or chars > max_chars:
+        raise PayloadTooLargeError(
+            f"payload too large: {len(texts)} rows and {chars} characters; this model takes at most {max_rows} "
+            f"rows and {max_chars} characters per request ({MAX_ROWS_ENV}, {MAX_CHARS_ENV}): split the batch")
+
+
 class NewsClassifierModel(mlflow.pyfunc.PythonModel):
     """Wraps a saved classifier folder; ``predict`` takes a ``text`` column (or a list of strings)."""
 
@@ -108,6 +221,7 @@ class NewsClassifierModel(mlflow.pyfunc.PythonModel):
             texts = pd.Series(model_input)
         if texts.isna().any() or not all(isinstance(t, str) for t in texts):
             raise ValueError("every 'text' value must be a string")
+        check_payload_size(texts)
         probabilities = self.classifier.predict_proba(texts.tolist())
         return predictions_frame(probabilities, self.classifier.labels)
 
@@ -137,6 +251,7 @@ class Run:
     def __init__(self, run: mlflow.ActiveRun):
         self.id = run.info.run_id
         self.experiment_id = run.info.experiment_id
+        self.model_dir: Path | None = None
 
     def params(self, params: dict[str, Any]) -> None:
         mlflow.log_params({k: str(v)[:240] for k, v in params.items()})
@@ -172,12 +287,16 @@ class Run:
             name="model", python_model=NewsClassifierModel(), artifacts={"model_dir": str(model_dir)},
             signature=signature, input_example=example, registered_model_name=registered_name,
             pip_requirements=PIP_REQUIREMENTS)
+        location = MlflowClient().get_logged_model(info.model_id).artifact_location
+        local = Path(urllib.parse.urlparse(location).path) if location.startswith(("file:", "/")) else None
+        # The store's copy of the classifier folder, when the artifacts live on this disk.
+        self.model_dir = local / "artifacts" / model_dir.name if local else None
         return str(info.registered_model_version) if registered_name else None
 
 
 @contextmanager
 def start_run(experiment: str, run_name: str, tags: dict[str, str], tracking: str = "") -> Iterator[Run]:
-    setup(tracking)
+    wait_for_write_lock(setup(tracking))
     with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name, tags=tags) as run:
         yield Run(run)
 

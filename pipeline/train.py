@@ -31,6 +31,7 @@ class TrainResult:
     registered_version: str | None = None
     promoted: bool = False
     train_seconds: float = 0.0
+    disk_mib: float = 0.0  # what the run left on disk: its model in the store and any kept checkpoints
     suite: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
@@ -105,6 +106,16 @@ def _suite(classifier: Classifier, cfg: TrainConfig) -> dict[str, float]:
     return suite_metrics(classifier, suite, cfg.training.eval_batch_size)[0]
 
 
+def _disk_mib(folders: list[Path], since: float = 0.0) -> float:
+    """MiB of the files under ``folders`` (modified after ``since``, a time.time() stamp)."""
+    total = 0
+    for folder in folders:
+        for path in folder.rglob("*") if folder.is_dir() else []:
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= since:
+                total += path.stat().st_size
+    return total / 2**20
+
+
 def run(cfg: TrainConfig) -> TrainResult:
     """Trains, evaluates on val and test, logs everything to MLflow, registers and maybe promotes."""
     label2id, id2label = label_maps(cfg.task)
@@ -138,7 +149,7 @@ def run(cfg: TrainConfig) -> TrainResult:
             if epoch is not None and "val/macro_f1" in values:
                 history["val macro-F1"].append((epoch, values["val/macro_f1"]))
 
-        started = time.perf_counter()
+        started, wall_started = time.perf_counter(), time.time()
         fit_info = classifier.fit(texts["train"], ys["train"], texts["val"], ys["val"], cfg.training, on_metrics)
         train_seconds = time.perf_counter() - started
 
@@ -174,14 +185,18 @@ def run(cfg: TrainConfig) -> TrainResult:
             xlabel = "epoch"
         run.artifact(metrics.plot_curves(history, out / "learning_curves.png", run_name, xlabel), "eval")
 
-        model_dir = Path(cfg.training.output_dir) / "models" / run_name
+        # Saved in the run's temporary folder: the store keeps the one lasting copy of the model.
+        model_dir = out / "model"
         classifier.save(model_dir)
         example = texts["test"][:3]
         example_output = tracking.predictions_frame(probabilities["test"][:3], labels)
         registered_name = tracking.REGISTERED_NAMES[cfg.task] if cfg.tracking.register else None
         version = run.log_model(model_dir, example, example_output, registered_name)
+        disk_mib = _disk_mib([Path(cfg.training.output_dir)], since=wall_started) + _disk_mib(
+            [run.model_dir] if run.model_dir else [])
+        run.metrics({"train/disk_mib": disk_mib})
         promoted = bool(version) and tracking.promote_if_better(
             registered_name, version, best_val, force=cfg.tracking.promote)
         run.tags({"champion_at_training": str(promoted).lower()})
-        return TrainResult(run.id, run_name, results["val"], results["test"], best_val, model_dir, version,
-                           promoted, train_seconds, suite_result)
+        return TrainResult(run.id, run_name, results["val"], results["test"], best_val, run.model_dir or Path(),
+                           version, promoted, train_seconds, disk_mib, suite_result)

@@ -52,3 +52,29 @@ def test_served_champion_answers_and_rejects_bad_payloads(tiny_corpus, tmp_path,
         assert 400 <= status < 500
         status, body = post(url, json.dumps({"dataframe_records": [{"sentence": "x"}]}).encode())
         assert 400 <= status < 500 and "text" in body
+
+
+def test_load_test_of_the_served_model_has_no_errors_and_refuses_an_oversize_payload(
+        tiny_corpus, tmp_path, store, monkeypatch):
+    from pipeline import bench
+
+    train.run(config.train_config("stance", "tfidf", overrides=[
+        f"data.corpus_dir={tiny_corpus}", f"training.output_dir={tmp_path / 'out'}"]))
+    monkeypatch.setenv("NEWSSTANCE_SERVE_MAX_ROWS", "64")  # the server inherits it: a quick oversize request
+    result = bench.run_serve(model_uri="models:/stance-classifier@champion", clients=8, requests=400,
+                             max_sentences=32, max_seconds=240, corpus_dir=str(tiny_corpus))
+    report = result["report"]
+    print(json.dumps(report))
+    assert report["errors"] == 0, report["first_error"]
+    assert report["requests"] == 400 and 400 <= report["sentences"] <= 400 * 32
+    assert 0 < report["p50_ms"] <= report["p95_ms"] <= report["max_ms"]
+    assert report["oversize_rows"] == 65 and report["oversize_status"] == 400
+    assert report["oversize_says_too_large"] and report["answers_after_oversize"]
+
+
+def test_load_test_runs_only_against_the_loopback():
+    from pipeline import bench
+
+    with pytest.raises(ValueError, match=r"only runs against a loopback address \(127\.0\.0\.1\), not "
+                                         r"http://example\.org:8080"):
+        bench.load_test("http://example.org:8080", ["text"], requests=1)

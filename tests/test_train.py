@@ -64,7 +64,7 @@ def test_encoder_families_train_on_the_tiny_bert(family, tiny_corpus, tiny_bert,
 
 def test_finetune_resumes_from_its_checkpoint(tiny_corpus, tiny_bert, tmp_path, store):
     cfg = train_cfg(tiny_corpus, tmp_path, "finetune", f"model.encoder={tiny_bert}", "training.epochs=1",
-                    "training.batch_size=8", "tracking.register=false")
+                    "training.batch_size=8", "tracking.register=false", "training.keep_checkpoints=true")
     train.run(cfg)
     checkpoints = sorted((tmp_path / "out").glob("checkpoint-*"))
     assert checkpoints
@@ -76,6 +76,23 @@ def test_finetune_resumes_from_its_checkpoint(tiny_corpus, tiny_bert, tmp_path, 
     assert min(m.step for m in steps) > int(checkpoints[-1].name.split("-")[1]) - 1
 
 
+def test_finetune_keeps_one_copy_of_the_model_and_no_checkpoints(tiny_corpus, tiny_bert, tmp_path, store):
+    result = train.run(train_cfg(tiny_corpus, tmp_path, "finetune", f"model.encoder={tiny_bert}",
+                                 "training.epochs=1", "training.batch_size=8"))
+    out = tmp_path / "out"
+    assert not list(out.glob("checkpoint-*")), "checkpoints are removed once the best one is loaded"
+    assert not (out / "models").exists(), "no second copy of the model beside the store's"
+    assert result.model_dir.is_relative_to(tmp_path / "mlruns"), result.model_dir
+    assert (result.model_dir / "hf_model" / "model.safetensors").is_file()
+    size = sum(p.stat().st_size for p in result.model_dir.rglob("*") if p.is_file()) / 2**20
+    assert result.disk_mib >= size > 0
+    assert MlflowClient(store).get_run(result.run_id).data.metrics["train/disk_mib"] == pytest.approx(
+        result.disk_mib)
+    classifier = tracking.load_model("models:/stance-classifier@champion")
+    assert classifier.family == "finetune"
+    assert classifier.predict_proba(["The union accused the operator."]).shape == (1, 5)
+
+
 @pytest.mark.slow
 def test_real_minilm_trains_and_loads_as_champion(tiny_corpus, tmp_path, store):
     result = train.run(train_cfg(tiny_corpus, tmp_path, "finetune", "model.encoder=minilm", "training.epochs=1",
@@ -85,3 +102,17 @@ def test_real_minilm_trains_and_loads_as_champion(tiny_corpus, tmp_path, store):
     assert classifier.family == "finetune"
     probabilities = classifier.predict_proba(["Prosecutors allege the firm paid bribes to win the contract."])
     assert probabilities.shape == (1, 5) and abs(probabilities.sum() - 1) < 1e-4
+
+
+def test_the_logged_model_refuses_a_payload_over_the_size_limit(tiny_corpus, tmp_path, store, monkeypatch):
+    import pandas as pd
+
+    train.run(train_cfg(tiny_corpus, tmp_path))
+    model = mlflow.pyfunc.load_model("models:/stance-classifier@champion")
+    monkeypatch.setenv(tracking.MAX_ROWS_ENV, "3")
+    assert len(model.predict(pd.DataFrame({"text": ["The union accused the operator."] * 3}))) == 3
+    with pytest.raises(tracking.PayloadTooLargeError, match=r"payload too large: 4 rows .* at most 3 rows"):
+        model.predict(pd.DataFrame({"text": ["The union accused the operator."] * 4}))
+    monkeypatch.setenv(tracking.MAX_CHARS_ENV, "100")
+    with pytest.raises(tracking.PayloadTooLargeError, match=r"1 rows and 200 characters"):
+        model.predict(pd.DataFrame({"text": ["x" * 200]}))
