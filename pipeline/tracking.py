@@ -254,7 +254,7 @@ def log_scoring_run(cfg, inputs: list[str], out: Path, totals: dict[str, Any], n
             "score/sentences_per_s": new_sentences / max(seconds, 1e-9),
             **{f"score/share_{label}": count / n for label, count in totals["stance_counts"].items()},
         })
-        for name in ("articles.json", "errors.jsonl", "report.html"):
+        for name in ("articles.json", "collection.json", "errors.jsonl", "report.html"):
             run.artifact(out / name, "outputs")
         for name in ("sentences.parquet", "sentences.csv"):
             if (out / name).stat().st_size < 50_000_000:  # large tables stay in the output folder only
