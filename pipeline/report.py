@@ -183,7 +183,8 @@ def _time_chart(periods: list[dict[str, Any]], height: int = 160) -> str:
             y -= h
             parts.append(f'<rect x="{x}" y="{y:.1f}" width="{step - 2}" height="{h:.1f}" '
                          f'fill="{BAR_COLOURS.get(stance, "#999")}"><title>{html.escape(period["period"])}: '
-                         f'{html.escape(stance)} {n} of {total} sentences ({period["articles"]} articles)</title></rect>')
+                         f'{html.escape(stance)} {n} of {total} sentences ({period["articles"]} articles)'
+                         "</title></rect>")
     first, last = html.escape(periods[0]["period"]), html.escape(periods[-1]["period"])
     axis = (f'<text x="40" y="{height + 14}" font-size="11">{first}</text>'
             f'<text x="{width}" y="{height + 14}" font-size="11" text-anchor="end">{last}</text>'
@@ -307,7 +308,8 @@ def _write_articles(handle: TextIO, sentences: Path, articles: dict[str, Any]) -
 
 STYLE = """body{font-family:sans-serif;max-width:76em;margin:auto;line-height:1.5;padding:0 1em}
 .s{padding:1px 2px;border-radius:3px} .num{text-align:right}
-table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}
 .row{display:flex;gap:2em;align-items:center} svg.bar{vertical-align:middle}
 .ev{margin-right:.4em;font-size:90%} .more{color:#777;font-size:90%}
 #controls{position:sticky;top:0;background:#fafafa;border-bottom:1px solid #ddd;padding:.5em 0;z-index:1}

@@ -5,8 +5,6 @@ import pandas as pd
 import pytest
 
 from pipeline import config, score
-from pipeline.data import label_maps, load_split
-from pipeline.model import build_classifier
 from pipeline.segment import split
 
 ARTICLES = {
@@ -17,19 +15,6 @@ ARTICLES = {
     "freight": ("Halden Freight expects to reopen both terminals on schedule. Prosecutors allege the firm paid "
                 "bribes. The company rejected the report as baseless."),
 }
-
-
-@pytest.fixture
-def models(tiny_corpus, tmp_path) -> dict[str, Path]:
-    folders = {}
-    for task in ("stance", "sentiment"):
-        frame = load_split(tiny_corpus, "train")
-        label2id, id2label = label_maps(task)
-        classifier = build_classifier(task, id2label, config.ModelConfig(family="tfidf"))
-        classifier.fit(frame.text.tolist(), frame[task].map(label2id).to_numpy(), [], [], config.TrainingConfig())
-        classifier.save(tmp_path / f"{task}-model")
-        folders[task] = tmp_path / f"{task}-model"
-    return folders
 
 
 @pytest.fixture
