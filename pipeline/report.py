@@ -202,18 +202,7 @@ def _overview_html(overview: dict[str, Any], articles: dict[str, Any]) -> str:
     holders = overview["stakeholders"]
     parts = [f"""<section id="overview"><h2>Collection overview</h2>
 <div class="row"><table id="stance-totals"><tr><th>stance</th><th>sentences</th></tr>{stance_rows}</table>
-<div><p>All sentences</p>{_bar(counts, 420, 22)}</div></div>
-<h3>Stakeholders</h3>"""]
-    if holders:
-        shown = min(len(holders), SHOWN_STAKEHOLDERS)
-        parts.append(
-            f"<p>{len(holders)} stakeholders hold a stance across the collection (neutral and uncertain sentences "
-            f"are not counted); the {shown} with the most sentences are shown, all are in "
-            f"<code>collection.json</code>. Evidence links open the sentences of the dominant stance.</p>"
-            f"<table id='stakeholders'><tr><th>stakeholder</th><th>articles</th><th>sentences</th>"
-            f"<th>stance mix</th><th>dominant</th><th>evidence</th></tr>{_stakeholder_rows(holders, titles)}</table>")
-    else:
-        parts.append("<p><em>no stakeholder stance found</em></p>")
+<div><p>All sentences</p>{_bar(counts, 420, 22)}</div></div>"""]
     if overview["by_outlet"]:
         rows = "".join(
             f"<tr class='outlet-row' data-outlet='{html.escape(o['outlet'])}' data-articles='{o['articles']}'>"
@@ -227,6 +216,17 @@ def _overview_html(overview: dict[str, Any], articles: dict[str, Any]) -> str:
         undated = f", {time['undated']} articles without a date left out" if time["undated"] else ""
         parts.append(f"<h3>Stance mix over time</h3><p>Share of sentences per {time['granularity']}{undated}; "
                      f"hover a column for its counts.</p>{_time_chart(time['periods'])}")
+    parts.append("<h3>Stakeholders</h3>")
+    if holders:
+        shown = min(len(holders), SHOWN_STAKEHOLDERS)
+        parts.append(
+            f"<p>{len(holders)} stakeholders hold a stance across the collection (neutral and uncertain sentences "
+            f"are not counted); the {shown} with the most sentences are shown, all are in "
+            f"<code>collection.json</code>. Evidence links open the sentences of the dominant stance.</p>"
+            f"<table id='stakeholders'><tr><th>stakeholder</th><th>articles</th><th>sentences</th>"
+            f"<th>stance mix</th><th>dominant</th><th>evidence</th></tr>{_stakeholder_rows(holders, titles)}</table>")
+    else:
+        parts.append("<p><em>no stakeholder stance found</em></p>")
     parts.append("</section>")
     return "".join(parts)
 
