@@ -122,7 +122,7 @@ def _side_by_side(chosen: pd.DataFrame, labels: list[str], task: str) -> str:
                          f"<rect x='80' y='{16 * i + 2}' width='{width:.1f}' height='12' fill='#4a7fc1'/>"
                          f"<text x='{84 + width:.1f}' y='{16 * i + 12}' font-size='11'>"
                          f"{'n/a' if pd.isna(value) else f'{value:.2f}'}</text>")
-        return f"<svg width='300' height='{16 * len(labels) + 4}'>{''.join(lines)}</svg>"
+        return f"<svg viewBox='0 0 300 {16 * len(labels) + 4}' width='100%'>{''.join(lines)}</svg>"
 
     with tempfile.TemporaryDirectory() as tmp:
         confusion, curves = [], []
