@@ -102,16 +102,18 @@ experiment: $(ENV_STAMP) outputs/data/validate.txt ## Run experiments/NAME.yaml 
 score: $(ENV_STAMP) ## Score articles: INPUT=files-or-folders OUT=folder
 	$(PY) -m pipeline score $(INPUT) --out $(OUT)
 
-compare: $(ENV_STAMP) ## Table and per-class F1 chart of the tracked runs (TASK=...)
-	$(PY) -m pipeline compare --task $(TASK)
+compare: $(ENV_STAMP) ## Table of the tracked runs, per-class F1 chart, chosen runs side by side (TASK=... RUNS="name ...")
+	$(PY) -m pipeline compare --task $(TASK) $(foreach r,$(RUNS),--run $(r))
 
 bench: $(ENV_STAMP) ## Benchmarks: scoring throughput and memory vs transformers.pipeline; training time; serving under load
 	$(PY) -m pipeline bench scoring
 	$(PY) -m pipeline bench training
 	$(PY) -m pipeline bench serve --model '$(MODEL_URI)'
 
-ui: $(ENV_STAMP) ## MLflow UI on 127.0.0.1:$(PORT) over the project's store
+ui: $(ENV_STAMP) ## MLflow UI on 127.0.0.1:$(PORT) over the project's store; prints a link to the TASK runs by val macro-F1
 	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
+	@echo "$(TASK) runs by best/val_macro_f1: $$($(PY) -c "from pipeline import tracking; \
+		print(tracking.runs_view_link('$(TASK)', 'http://127.0.0.1:$(PORT)', 'sqlite:///$(CURDIR)/mlflow.db'))")"
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
 		--host 127.0.0.1 --port $(PORT) --workers 1
 

@@ -224,16 +224,22 @@ def score(
 def compare(
     task: Annotated[str, typer.Option(help="stance | sentiment")] = "stance",
     out: Annotated[Path, typer.Option(help="Folder for the comparison artifact")] = Path("outputs/compare"),
+    runs: Annotated[list[str] | None, typer.Option("--run", help="Run name or id to put side by side "
+                                                   "(repeat; default: the 4 best by validation macro-F1)")] = None,
 ) -> None:
-    """Table of the tracked runs of a task, and per-class F1 bars across runs."""
+    """Table of the tracked runs of a task, per-class F1 bars, and chosen runs side by side."""
     from pipeline import compare as compare_stage
 
-    result = compare_stage.run(compare_stage.CompareConfig(task=task, out=str(out)))
+    try:
+        result = compare_stage.run(compare_stage.CompareConfig(task=task, out=str(out), runs=runs or []))
+    except compare_stage.CompareError as err:
+        _fail(err)
     if result.table.empty:
         console.print(f"no {task} runs in the store yet: run `make train` first")
         raise typer.Exit(1)
-    console.print(result.table.to_string(index=False))
+    console.print(result.table.drop(columns="run_id").to_string(index=False))
     console.print(f"per-class F1 chart: {result.chart}")
+    console.print(f"runs side by side (per-class F1, confusion matrices, learning curves): {result.side_by_side}")
 
 
 def _print_bench(result: dict) -> None:

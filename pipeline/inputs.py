@@ -7,20 +7,32 @@ the size limit, no main text) is yielded as an ``InputProblem`` so that the batc
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 SUPPORTED = (".txt", ".html", ".htm", ".jsonl", ".csv", ".parquet")
+# Optional columns of table inputs, carried to the outputs: the first one present is used.
+TITLE_COLUMNS = ("title", "headline")
+OUTLET_COLUMNS = ("outlet", "source", "domain")
+DATE_COLUMNS = ("date", "published", "published_at")
+TITLE_CHARS = 200
 
 
 @dataclasses.dataclass(frozen=True)
 class Article:
+    """One article; ``source`` is where it was read from, ``outlet`` the publisher or domain given with it."""
+
     id: str
     text: str
     source: str
+    title: str = ""
+    outlet: str = ""
+    date: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +46,13 @@ class InputError(ValueError):
     """An input path or table cannot be read at all; the message names it and what to do."""
 
 
-def _check_text(article_id: str, source: str, text: object, max_bytes: int) -> Article | InputProblem:
+def _first_line(text: str) -> str:
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def _check_text(article_id: str, source: str, text: object, max_bytes: int, meta: dict[str, str] | None = None
+                ) -> Article | InputProblem:
     if not isinstance(text, str):
         return InputProblem(article_id, source, f"text is {type(text).__name__}, not a string")
     if len(text.encode("utf-8")) > max_bytes:
@@ -43,7 +61,9 @@ def _check_text(article_id: str, source: str, text: object, max_bytes: int) -> A
         return InputProblem(article_id, source, "binary content (NUL bytes), not article text")
     if not text.strip():
         return InputProblem(article_id, source, "empty article (no text)")
-    return Article(article_id, text, source)
+    meta = meta or {}
+    return Article(article_id, text, source, meta.get("title") or _first_line(text), meta.get("outlet", ""),
+                   meta.get("date", ""))
 
 
 def _decode(path: Path, max_bytes: int) -> str | InputProblem:
@@ -65,9 +85,23 @@ def _html_text(html: str) -> str | None:
     return trafilatura.extract(html, include_comments=False, include_tables=False, favor_precision=True)
 
 
+def _html_title(page: str) -> str:
+    found = re.search(r"<title[^>]*>(.*?)</title>", page, flags=re.I | re.S)
+    return " ".join(html.unescape(found.group(1)).split())[:TITLE_CHARS] if found else ""
+
+
+def _meta(row: dict[str, object]) -> dict[str, str]:
+    """title, outlet and date from the optional columns of a table row (empty when absent)."""
+    found = {}
+    for key, names in (("title", TITLE_COLUMNS), ("outlet", OUTLET_COLUMNS), ("date", DATE_COLUMNS)):
+        value = next((row[n] for n in names if row.get(n) not in (None, "")), "")
+        found[key] = " ".join(str(value).split())[:TITLE_CHARS]
+    return found
+
+
 def _table_rows(path: Path, id_column: str, text_column: str
-                ) -> Iterator[tuple[str, object, str] | InputProblem]:
-    """(id, text, where) per row, streamed: JSON Lines line by line, CSV and Parquet in chunks."""
+                ) -> Iterator[tuple[str, object, str, dict[str, str]] | InputProblem]:
+    """(id, text, where, meta) per row, streamed: JSON Lines line by line, CSV and Parquet in chunks."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         with path.open(encoding="utf-8", errors="strict") as handle:
@@ -84,7 +118,7 @@ def _table_rows(path: Path, id_column: str, text_column: str
                     yield InputProblem(f"{path.stem}-line{line_no}", where, f"needs keys {id_column!r} and "
                                        f"{text_column!r} (or --set id_column=... --set text_column=...)")
                     continue
-                yield str(row[id_column]), row[text_column], where
+                yield str(row[id_column]), row[text_column], where, _meta(row)
         return
     if suffix == ".csv":
         import pandas as pd
@@ -96,17 +130,18 @@ def _table_rows(path: Path, id_column: str, text_column: str
             if not columns_checked:
                 _require_columns(path, list(chunk.columns), id_column, text_column)
                 columns_checked = True
-            for i, (article_id, text) in enumerate(zip(chunk[id_column], chunk[text_column], strict=True)):
-                yield str(article_id), text, f"{path}:row {offset + i + 1}"
+            for i, row in enumerate(chunk.to_dict("records")):
+                yield str(row[id_column]), row[text_column], f"{path}:row {offset + i + 1}", _meta(row)
             offset += len(chunk)
         return
     parquet = pq.ParquetFile(path)
     _require_columns(path, parquet.schema_arrow.names, id_column, text_column)
+    optional = [n for n in (*TITLE_COLUMNS, *OUTLET_COLUMNS, *DATE_COLUMNS) if n in parquet.schema_arrow.names]
+    columns = list(dict.fromkeys([id_column, text_column, *optional]))
     offset = 0
-    for batch in parquet.iter_batches(batch_size=256, columns=[id_column, text_column]):
-        for i, (article_id, text) in enumerate(zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
-                                                   strict=True)):
-            yield str(article_id), text, f"{path}:row {offset + i + 1}"
+    for batch in parquet.iter_batches(batch_size=256, columns=columns):
+        for i, row in enumerate(batch.to_pylist()):
+            yield str(row[id_column]), row[text_column], f"{path}:row {offset + i + 1}", _meta(row)
         offset += batch.num_rows
 
 
@@ -141,16 +176,19 @@ def read_articles(paths: list[str], id_column: str, text_column: str, max_bytes:
             if isinstance(text, InputProblem):
                 yield text
                 continue
+            meta = {}
             if suffix != ".txt":
                 extracted = _html_text(text)
                 if not extracted:
                     yield InputProblem(path.stem, str(path), "no main article text found in the HTML page")
                     continue
+                meta = {"title": _html_title(text)}
                 text = extracted
-            yield _check_text(path.stem, str(path), text, max_bytes)
+            yield _check_text(path.stem, str(path), text, max_bytes, meta)
         else:
             try:
                 for row in _table_rows(path, id_column, text_column):
-                    yield row if isinstance(row, InputProblem) else _check_text(row[0], row[2], row[1], max_bytes)
+                    yield row if isinstance(row, InputProblem) else _check_text(row[0], row[2], row[1], max_bytes,
+                                                                                row[3])
             except UnicodeDecodeError as err:
                 yield InputProblem(path.stem, str(path), f"not UTF-8 (byte {err.start}); re-save as UTF-8")

@@ -5,7 +5,7 @@ file of sentences, then a JSON file of article summaries and input errors that m
 each write atomic. A rerun on the same folder skips the articles of completed parts, so an
 interrupted run resumes without duplicating or losing a row. The final files are assembled from the
 parts at the end: ``sentences.parquet``, ``sentences.csv``, ``articles.json``, ``errors.jsonl``,
-``report.html``.
+``collection.json`` (the collection overview) and ``report.html``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from pipeline.inputs import Article, InputError, InputProblem, read_articles
 
 UNCERTAIN = "uncertain"
 NO_STANCE = ("neutral", UNCERTAIN)
+# Optional article metadata from the input (empty when it has none), kept on every sentence and summary.
+ARTICLE_FIELDS = ("title", "outlet", "date")
 
 
 class ScoreError(RuntimeError):
@@ -163,7 +165,7 @@ def score_articles(articles: list[Article], engine: Engine, threshold: float) ->
     sentences = [(article, s) for article in articles for s in segment.split(article.text)]
     columns = ["article_id", "sentence_index", "char_start", "char_end", "text", "stance", "stance_confidence",
                *(f"prob_{lab}" for lab in engine.stance_labels), "sentiment", "sentiment_confidence",
-               "stakeholder"]
+               "stakeholder", *ARTICLE_FIELDS]
     if not sentences:
         return pd.DataFrame(columns=columns)
     texts = [s.text for _, s in sentences]
@@ -188,6 +190,8 @@ def score_articles(articles: list[Article], engine: Engine, threshold: float) ->
     for _, group in frame.groupby("article_id", sort=False):
         holders += attribution.attribute(group["text"].tolist(), (~group["stance"].isin(NO_STANCE)).tolist())
     frame["stakeholder"] = holders
+    for field in ARTICLE_FIELDS:
+        frame[field] = [getattr(a, field) for a, _ in sentences]
     return frame[columns]
 
 
@@ -234,8 +238,10 @@ def _assemble(out: Path, parts: list[tuple[Path, dict[str, Any]]], cfg: ScoreCon
         "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors)))
     totals = {"articles": len(articles), "sentences": total, "errors": len(errors),
               "stance_counts": dict(stance_counts)}
+    overview = report.collection(sentences_pq, articles, totals)
+    _atomic_write(out / "collection.json", lambda p: p.write_text(json.dumps(overview, indent=1, ensure_ascii=False)))
     _atomic_write(out / "report.html", lambda p: report.write(p, sentences_pq, articles, errors, totals,
-                                                              cfg.uncertain_threshold))
+                                                              cfg.uncertain_threshold, overview))
     return totals
 
 
@@ -260,7 +266,8 @@ def run(cfg: ScoreConfig, inputs: list[str], out: str) -> ScoreResult:
                 rows = score_articles(articles, engine, cfg.uncertain_threshold)
                 part = parts_dir / f"part-{next_part:05d}.parquet"
                 _atomic_write(part, lambda p, r=rows: r.to_parquet(p, index=False))
-                summaries = {a.id: summarize_article(rows[rows["article_id"] == a.id]) for a in articles}
+                summaries = {a.id: {**{f: getattr(a, f) for f in ARTICLE_FIELDS},
+                                    **summarize_article(rows[rows["article_id"] == a.id])} for a in articles}
                 meta = {"articles": summaries,
                         "errors": [{"id": p.id, "source": p.source, "reason": p.reason} for p in problems]}
                 # The JSON marks the part complete: written last, so a crash before it redoes the chunk.

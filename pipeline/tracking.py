@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -22,6 +24,10 @@ from pipeline.model import Classifier, load_classifier
 
 CHAMPION = "champion"
 SELECTION_METRIC = "best/val_macro_f1"
+# Read by the MLflow UI (3.17): the experiment kind picks its model training view over the GenAI one.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 REGISTERED_NAMES = {"stance": "stance-classifier", "sentiment": "sentiment-classifier"}
 # What the logged model needs at serving time; listing it avoids MLflow's slow dependency inference.
 PIP_REQUIREMENTS = ["torch==2.13.0", "transformers==5.24.0", "scikit-learn==1.9.1", "pandas==3.1.1",
@@ -152,17 +158,40 @@ def _artifact_root(uri: str) -> str | None:
 
 
 def experiment_id(name: str) -> str:
+    """The experiment's id, created if missing, tagged so that the MLflow UI opens it in its model
+    training view (runs table, metrics) rather than the GenAI one (traces)."""
     client = MlflowClient()
     found = client.get_experiment_by_name(name)
     if found:
+        if EXPERIMENT_KIND_TAG not in found.tags:  # stores made before the tag existed
+            client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
         return found.experiment_id
     root = _artifact_root(mlflow.get_tracking_uri())
     try:
-        return client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
+        return client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None,
+                                        tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
     except mlflow.exceptions.MlflowException as err:
         if err.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
         return client.get_experiment_by_name(name).experiment_id  # another process created it just now
+
+
+def runs_view_link(experiment: str, base_url: str, tracking: str = "") -> str:
+    """A link to the MLflow UI that opens ``experiment``'s runs sorted by the selection metric, with it,
+    the test macro-F1 and the model family as visible columns.
+
+    The UI takes sorting from the URL but the visible columns only from a shared view: a JSON view state
+    stored as the experiment tag ``mlflow.sharedViewState.<key>`` and named by ``viewStateShareKey``
+    (what the UI's own Share button does). ``workflowType`` picks the model training view.
+    """
+    setup(tracking)
+    exp = experiment_id(experiment)
+    columns = [f"metrics.`{SELECTION_METRIC}`", "metrics.`test/macro_f1`", "tags.`model_family`", "tags.`model`"]
+    state = {"searchFilter": "", "orderByKey": columns[0], "orderByAsc": False, "selectedColumns": columns}
+    text = json.dumps(state, sort_keys=True)
+    key = "runs-by-val-f1-" + hashlib.sha1(text.encode()).hexdigest()[:8]
+    MlflowClient().set_experiment_tag(exp, SHARED_VIEW_TAG_PREFIX + key, text)
+    return f"{base_url.rstrip('/')}/#/experiments/{exp}/runs?viewStateShareKey={key}&workflowType=machine_learning"
 
 
 def git_commit() -> str:
@@ -324,6 +353,14 @@ def promote_if_better(name: str, version: str, score: float, force: bool = False
     return False
 
 
+def run_artifact(run_id: str, path: str, folder: Path) -> Path | None:
+    """Downloads one artifact of a run into ``folder``; None when the run did not log it."""
+    logged = {a.path for a in MlflowClient().list_artifacts(run_id, str(Path(path).parent))}
+    if path not in logged:
+        return None
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(folder)))
+
+
 def search_runs(experiment: str, tracking: str = "") -> pd.DataFrame:
     setup(tracking)
     found = MlflowClient().get_experiment_by_name(experiment)
@@ -337,8 +374,6 @@ def search_runs(experiment: str, tracking: str = "") -> pd.DataFrame:
 
 def model_labels(uri: str) -> list[str]:
     """The label order saved with a logged model (its ``id2label``), without loading its weights."""
-    import json
-
     import yaml
 
     try:
@@ -373,7 +408,7 @@ def log_scoring_run(cfg, inputs: list[str], out: Path, totals: dict[str, Any], n
             "score/sentences_per_s": new_sentences / max(seconds, 1e-9),
             **{f"score/share_{label}": count / n for label, count in totals["stance_counts"].items()},
         })
-        for name in ("articles.json", "errors.jsonl", "report.html"):
+        for name in ("articles.json", "collection.json", "errors.jsonl", "report.html"):
             run.artifact(out / name, "outputs")
         for name in ("sentences.parquet", "sentences.csv"):
             if (out / name).stat().st_size < 50_000_000:  # large tables stay in the output folder only

@@ -94,3 +94,21 @@ def store(tmp_path: Path, monkeypatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+@pytest.fixture
+def models(tiny_corpus, tmp_path) -> dict[str, Path]:
+    """TF-IDF stance and sentiment classifiers trained on the tiny corpus, saved as model folders."""
+    from pipeline import config
+    from pipeline.data import label_maps, load_split
+    from pipeline.model import build_classifier
+
+    folders = {}
+    for task in ("stance", "sentiment"):
+        frame = load_split(tiny_corpus, "train")
+        label2id, id2label = label_maps(task)
+        classifier = build_classifier(task, id2label, config.ModelConfig(family="tfidf"))
+        classifier.fit(frame.text.tolist(), frame[task].map(label2id).to_numpy(), [], [], config.TrainingConfig())
+        classifier.save(tmp_path / f"{task}-model")
+        folders[task] = tmp_path / f"{task}-model"
+    return folders

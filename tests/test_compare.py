@@ -1,3 +1,5 @@
+import pytest
+
 from pipeline import compare, config, train
 
 
@@ -11,6 +13,18 @@ def test_compare_lists_runs_with_per_class_f1(tiny_corpus, tmp_path, store):
     assert {"run", "model", "data", "best val F1", "test F1", "F1 accusatory", "train s"} <= set(result.table.columns)
     assert result.table["best val F1"].is_monotonic_decreasing
     assert result.chart.stat().st_size > 1000 and result.html.is_file()
+    page = result.side_by_side.read_text()
+    assert page.count("data:image/png;base64,") == 4, "a confusion matrix and learning curves per run, inlined"
+    for name in result.table["run"]:
+        assert name in page
+    assert "F1 accusatory" not in page and ">accusatory<" in page
+
+    chosen = result.table["run"].iloc[-1]
+    one = compare.run(compare.CompareConfig(task="stance", out=str(tmp_path / "one"), runs=[chosen]))
+    page = one.side_by_side.read_text()
+    assert chosen in page and result.table["run"].iloc[0] not in page
+    with pytest.raises(compare.CompareError, match=r"no finished stance run named or with id 'nope'"):
+        compare.run(compare.CompareConfig(task="stance", out=str(tmp_path / "x"), runs=["nope"]))
 
 
 def test_compare_on_empty_store(store, tmp_path):

@@ -5,8 +5,6 @@ import pandas as pd
 import pytest
 
 from pipeline import config, score
-from pipeline.data import label_maps, load_split
-from pipeline.model import build_classifier
 from pipeline.segment import split
 
 ARTICLES = {
@@ -17,19 +15,6 @@ ARTICLES = {
     "freight": ("Halden Freight expects to reopen both terminals on schedule. Prosecutors allege the firm paid "
                 "bribes. The company rejected the report as baseless."),
 }
-
-
-@pytest.fixture
-def models(tiny_corpus, tmp_path) -> dict[str, Path]:
-    folders = {}
-    for task in ("stance", "sentiment"):
-        frame = load_split(tiny_corpus, "train")
-        label2id, id2label = label_maps(task)
-        classifier = build_classifier(task, id2label, config.ModelConfig(family="tfidf"))
-        classifier.fit(frame.text.tolist(), frame[task].map(label2id).to_numpy(), [], [], config.TrainingConfig())
-        classifier.save(tmp_path / f"{task}-model")
-        folders[task] = tmp_path / f"{task}-model"
-    return folders
 
 
 @pytest.fixture
@@ -133,15 +118,73 @@ def test_html_page_main_text_is_extracted(models, tmp_path, store):
     assert "Copyright" not in text and "Weather" not in text
 
 
+def embedded_articles(page: str) -> list[dict]:
+    start = page.index('id="articles-data">') + len('id="articles-data">')
+    return json.loads(page[start : page.index("</script>", start)])
+
+
 def test_report_holds_every_sentence_and_stakeholder(models, articles_dir, tmp_path, store):
     score.run(score_cfg(models), [str(articles_dir)], str(tmp_path / "out"))
     page = (tmp_path / "out" / "report.html").read_text()
     rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
-    assert page.count('<span class="s ') == len(rows)
+    embedded = embedded_articles(page)
+    assert sum(len(a["s"]) for a in embedded) == len(rows)
+    assert len(ARTICLES["ministry"].split("\n")[0]) < 200
+    assert {a["id"]: a["t"] for a in embedded}["ministry"] == ARTICLES["ministry"].split("\n")[0], \
+        "the first line titles a .txt article"
     summaries = json.loads((tmp_path / "out" / "articles.json").read_text())
     holders = sum(len(s["stakeholders"]) for s in summaries.values())
-    assert page.count("<tr class='holder'>") == holders > 0
+    assert sum(len(a["h"]) for a in embedded) == holders > 0
     assert "3 articles" in page
+    assert "http://" not in page and "https://" not in page, "the page loads nothing from the network"
+
+
+def test_title_outlet_and_date_columns_reach_the_outputs(models, tmp_path, store):
+    table = tmp_path / "news.jsonl"
+    table.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "n1", "text": ARTICLES["harbour"], "title": "Union accuses operator", "source": "Test Wire",
+         "date": "2026-03-02"},
+        {"id": "n2", "text": "Port strike ends\nThe union said the strike was over.", "domain": "example.org",
+         "published": "2026-04-10T08:00:00"}]))
+    page = tmp_path / "page.html"
+    page.write_text("<html><head><title>Plant &amp; recall</title></head><body><article><h1>Plant recall</h1>"
+                    + "".join(f"<p>The company said on Monday that batch {i} of its frozen spinach was recalled "
+                              "after inspectors found metal fragments in samples from the plant.</p>" for i in range(6))
+                    + "</article></body></html>")
+    score.run(score_cfg(models), [str(table), str(page)], str(tmp_path / "out"))
+    rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
+    firsts = rows.groupby("article_id").first()
+    assert firsts.loc["n1", ["title", "outlet", "date"]].tolist() == ["Union accuses operator", "Test Wire",
+                                                                      "2026-03-02"]
+    assert firsts.loc["n2", ["title", "outlet", "date"]].tolist() == ["Port strike ends", "example.org",
+                                                                      "2026-04-10T08:00:00"]
+    assert firsts.loc["page", "title"] == "Plant & recall"
+    summaries = json.loads((tmp_path / "out" / "articles.json").read_text())
+    assert summaries["n1"]["outlet"] == "Test Wire" and summaries["page"]["title"] == "Plant & recall"
+    overview = json.loads((tmp_path / "out" / "collection.json").read_text())
+    assert sorted(o["outlet"] for o in overview["by_outlet"]) == ["Test Wire", "example.org"]
+    assert overview["over_time"]["undated"] == 1
+    assert sum(p["articles"] for p in overview["over_time"]["periods"]) == 2
+    assert sum(sum(p["stance_counts"].values()) for p in overview["over_time"]["periods"]) == \
+        rows.article_id.isin(["n1", "n2"]).sum()
+
+
+def test_collection_groups_stakeholders_across_articles(models, articles_dir, tmp_path, store):
+    from pipeline import attribution
+
+    score.run(score_cfg(models), [str(articles_dir)], str(tmp_path / "out"))
+    rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
+    overview = json.loads((tmp_path / "out" / "collection.json").read_text())
+    held = rows[(rows.stakeholder != "") & ~rows.stance.isin(score.NO_STANCE)]
+    want = held.groupby(held.stakeholder.map(attribution.normalize)).agg(
+        articles=("article_id", "nunique"), sentences=("stance", "size"))
+    got = {h["key"]: (h["articles"], h["sentences"]) for h in overview["stakeholders"]}
+    assert got == {k: (r.articles, r.sentences) for k, r in want.iterrows()}
+    for holder in overview["stakeholders"]:
+        assert sum(holder["stances"].values()) == holder["sentences"]
+        assert holder["stances"][holder["dominant_stance"]] == max(holder["stances"].values())
+        assert len(holder["evidence"]) == holder["stances"][holder["dominant_stance"]]
+    assert overview["stance_counts"] == rows.stance.value_counts().to_dict()
 
 
 def test_missing_columns_fail_with_a_clear_error(models, tmp_path, store):

@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import config, train
+from pipeline import config, tracking, train
 from tests.servers import free_port, running
 
 pytestmark = pytest.mark.slow
@@ -30,7 +29,9 @@ def test_ui_lists_runs_with_macro_f1_and_compares_them(tiny_corpus, tmp_path, st
     results = [train.run(config.train_config("stance", "tfidf", overrides=[
         f"data.corpus_dir={tiny_corpus}", f"training.output_dir={tmp_path / 'out'}", f"training.seed={seed}",
         f"training.max_train_rows={rows}", "tracking.register=false"])) for seed, rows in ((1, 30), (2, 12))]
-    experiment = MlflowClient(store).get_experiment_by_name("stance").experiment_id
+    found = MlflowClient(store).get_experiment_by_name("stance")
+    assert found.tags[tracking.EXPERIMENT_KIND_TAG] == tracking.MODEL_TRAINING_KIND, "opens in the model training view"
+    experiment = found.experiment_id
     port = free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -40,18 +41,20 @@ def test_ui_lists_runs_with_macro_f1_and_compares_them(tiny_corpus, tmp_path, st
     with running(command, env, f"http://127.0.0.1:{port}/health"), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.goto(f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs")
+        # The link `make ui` prints: the metric and model family are columns without a click, best run first.
+        page.goto(tracking.runs_view_link("stance", f"http://127.0.0.1:{port}", store))
         for result in results:
             expect(page.get_by_text(result.run_name)).to_be_visible(timeout=60_000)
-        page.get_by_role("button", name="Columns").click()
-        page.get_by_text("best/val_macro_f1", exact=True).click()
-        page.keyboard.press("Escape")
-        expect(page.get_by_role("columnheader", name="best/val_macro_f1").first).to_be_visible()
+        for column in ("best/val_macro_f1", "model_family"):
+            expect(page.get_by_role("columnheader", name=column).first).to_be_visible()
         table = page.inner_text("body").split("best/val_macro_f1", 1)[1]
         # Rows keep one order across the table's pinned and scrolling halves: pair names with values.
-        names = sorted(results, key=lambda r: table.index(r.run_name))
-        values = [float(v) for v in re.findall(r"^(0\.\d+|1\.0|1|0)$", table, flags=re.M)]
-        assert values == pytest.approx([r.best_val_macro_f1 for r in names], abs=1e-9)
+        shown = sorted(results, key=lambda r: table.index(r.run_name))
+        cells = page.locator("[role=gridcell][col-id='metrics.`best/val_macro_f1`']")
+        expect(cells).to_have_count(len(results))
+        values = [float(v) for v in cells.all_inner_texts()]
+        assert values == pytest.approx([r.best_val_macro_f1 for r in shown], abs=1e-9)
+        assert values == sorted(values, reverse=True), "sorted by best/val_macro_f1, best first"
         page.screenshot(path=str(SCREENSHOTS / "runs.png"))
         ids = json.dumps([r.run_id for r in results])
         page.goto(f"http://127.0.0.1:{port}/#/compare-runs?runs={ids}&experiments={json.dumps([experiment])}")
