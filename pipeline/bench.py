@@ -21,8 +21,13 @@ import numpy as np
 import psutil
 import torch
 
-from pipeline import config, metrics, tracking
+from pipeline import config, metrics, paths, tracking
 from pipeline.data import label_maps, load_split
+from pipeline.errors import PipelineError
+
+
+class BenchError(PipelineError):
+    """A benchmark cannot run on what it was given; the message says what to pass instead."""
 
 
 class PeakMemory:
@@ -124,8 +129,9 @@ def run_scoring(model_uri: str = "", n_sentences: int = 5000, fast_path: str = "
     classifier = tracking.load_model(model_uri)
     module = classifier.torch_module()
     if module is None:
-        raise SystemExit(f"{model_uri} is a {classifier.family} model: the scoring benchmark needs an encoder")
-    frames = [load_split("data/corpus", s) for s in ("train", "val", "test")]
+        raise BenchError(f"{model_uri} is a {classifier.family} model: the scoring benchmark needs an encoder "
+                         "(pass --model with a frozen, setfit or finetune model)")
+    frames = [load_split(paths.DATA / "corpus", s) for s in ("train", "val", "test")]
     texts = [t for f in frames for t in f.text.tolist()][:n_sentences]
     test = frames[2]
     label2id, _ = label_maps(classifier.task)

@@ -9,11 +9,35 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from pipeline import config
+from pipeline import config, paths
+from pipeline.errors import PipelineError
+
+MAX_ERROR_LINES = 5
+
+
+def error_line(err: PipelineError) -> str:
+    """One line for the terminal; a message that lists several problems shows the first few."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+    shown = "; ".join(lines[:MAX_ERROR_LINES])
+    more = len(lines) - MAX_ERROR_LINES
+    return f"error: {shown}" + (f" (and {more} more)" if more > 0 else "")
+
+
+class ErrorsAsOneLine(TyperGroup):
+    """Every command, nested ones included: a PipelineError becomes one line on stderr and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except PipelineError as err:
+            typer.echo(error_line(err), err=True)
+            raise typer.Exit(2) from err
+
 
 app = typer.Typer(help="News stance and sentiment pipeline.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, cls=ErrorsAsOneLine)
 data_app = typer.Typer(help="Check and audit the labeled corpus.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 bench_app = typer.Typer(help="Benchmarks: ratios against a baseline run in the same process.",
@@ -21,12 +45,8 @@ bench_app = typer.Typer(help="Benchmarks: ratios against a baseline run in the s
 app.add_typer(bench_app, name="bench")
 console = Console()
 
+ROOT = paths.REPO_ROOT  # default paths are anchored here, so commands work from any folder
 SetOption = Annotated[list[str], typer.Option("--set", help="Override a config key: --set training.epochs=3")]
-
-
-def _fail(err: Exception) -> None:
-    console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2) from err
 
 
 def _table(title: str, rows: list[dict], columns: list[str]) -> Table:
@@ -40,16 +60,13 @@ def _table(title: str, rows: list[dict], columns: list[str]) -> Table:
 
 @data_app.command("validate")
 def data_validate(
-    config_file: Annotated[Path, typer.Option("--config", help="Data config YAML")] = Path("configs/data.yaml"),
+    config_file: Annotated[Path, typer.Option("--config", help="Data config YAML")] = ROOT / "configs/data.yaml",
     overrides: SetOption = None,
 ) -> None:
     """Check schema, labels, duplicates, leakage, balance and realism of the corpus."""
     from pipeline import data
 
-    try:
-        cfg = config.load(config.DataConfig, [config_file], overrides or [])
-    except config.ConfigError as err:
-        _fail(err)
+    cfg = config.load(config.DataConfig, [config_file], overrides or [])
     result = data.validate(cfg)
     if not result.table.empty:
         console.print(result.table.to_string())
@@ -69,7 +86,7 @@ def data_validate(
 
 @data_app.command("card")
 def data_card(
-    config_file: Annotated[Path, typer.Option("--config", help="Data config YAML")] = Path("configs/data.yaml"),
+    config_file: Annotated[Path, typer.Option("--config", help="Data config YAML")] = ROOT / "configs/data.yaml",
 ) -> None:
     """Print the data card's count tables and realism figures as Markdown (for docs/data.md)."""
     from pipeline import data
@@ -79,17 +96,15 @@ def data_card(
 
 @data_app.command("audit")
 def data_audit(
-    corpus_dir: Annotated[Path, typer.Option(help="Corpus folder")] = Path("data/corpus"),
-    audit_file: Annotated[Path, typer.Option(help="Blind second-pass labels")] = Path("data/audit/second_pass.jsonl"),
-    out: Annotated[Path, typer.Option(help="Where the audit report goes")] = Path("outputs/audit"),
+    corpus_dir: Annotated[Path, typer.Option(help="Corpus folder")] = ROOT / "data/corpus",
+    audit_file: Annotated[Path, typer.Option(help="Blind second-pass labels")] = (
+        ROOT / "data/audit/second_pass.jsonl"),
+    out: Annotated[Path, typer.Option(help="Where the audit report goes")] = ROOT / "outputs/audit",
 ) -> None:
     """Cohen's kappa against the blind second pass, and a confident-learning pass (cleanlab)."""
     from pipeline import audit
 
-    try:
-        result = audit.run(audit.AuditConfig(str(corpus_dir), str(audit_file), str(out)))
-    except (audit.AuditError, FileNotFoundError) as err:
-        _fail(err)
+    result = audit.run(audit.AuditConfig(str(corpus_dir), str(audit_file), str(out)))
     console.print_json(json.dumps(result.summary))
 
 
@@ -99,20 +114,16 @@ def train(
     model: Annotated[str | None, typer.Option(help="tfidf | frozen | setfit | finetune")] = None,
     experiment: Annotated[Path | None, typer.Option(help="Experiment override YAML")] = None,
     promote: Annotated[bool, typer.Option(help="Make this run champion whatever its score")] = False,
-    config_dir: Annotated[Path, typer.Option(help="Config folder")] = Path("configs"),
+    config_dir: Annotated[Path, typer.Option(help="Config folder")] = ROOT / "configs",
     result_file: Annotated[Path | None, typer.Option("--result", help="Write the run's summary JSON here")] = None,
     overrides: SetOption = None,
 ) -> None:
     """Train one model family for one task; track it in MLflow and register it."""
     from pipeline import train as train_stage
-    from pipeline.data import DataError
 
     extra = ["tracking.promote=true"] if promote else []
-    try:
-        cfg = config.train_config(task, model, experiment, [*(overrides or []), *extra], config_dir)
-        result = train_stage.run(cfg)
-    except (config.ConfigError, DataError) as err:
-        _fail(err)
+    cfg = config.train_config(task, model, experiment, [*(overrides or []), *extra], config_dir)
+    result = train_stage.run(cfg)
     if result.run_id is None:
         return
     row = {"run": result.run_name, "best val macro-F1": result.best_val_macro_f1,
@@ -139,14 +150,9 @@ def evaluate(
 ) -> None:
     """Evaluate any model on any labeled file; logs an evaluation run."""
     from pipeline import evaluate as evaluate_stage
-    from pipeline.data import DataError
-    from pipeline.tracking import ModelLoadError
 
     cfg = config.EvaluateConfig(model=model, data=str(data), text_column=text_column, label_column=label_column)
-    try:
-        result = evaluate_stage.run(cfg)
-    except (DataError, ModelLoadError) as err:
-        _fail(err)
+    result = evaluate_stage.run(cfg)
     if as_json:
         print(json.dumps({"task": result.task, "n_rows": result.n_rows, "run_id": result.run_id,
                           **result.metrics}, indent=2))
@@ -160,34 +166,32 @@ def evaluate(
 @app.command()
 def score(
     inputs: Annotated[list[Path], typer.Argument(help="Files or folders: .txt .jsonl .csv .parquet .html")],
-    out: Annotated[Path, typer.Option(help="Output folder")] = Path("outputs/scores"),
+    out: Annotated[Path, typer.Option(help="Output folder")] = ROOT / "outputs/scores",
     model: Annotated[str | None, typer.Option(help="Stance model URI or folder")] = None,
     sentiment_model: Annotated[str | None, typer.Option(help="Sentiment model URI or folder")] = None,
     engine: Annotated[str | None, typer.Option(help="local | spark")] = None,
     spark_master: Annotated[str | None, typer.Option(help="Spark master URL")] = None,
-    config_file: Annotated[Path, typer.Option("--config", help="Score config YAML")] = Path("configs/score.yaml"),
+    config_file: Annotated[Path, typer.Option("--config", help="Score config YAML")] = ROOT / "configs/score.yaml",
+    fresh: Annotated[bool, typer.Option(help="Clear the output folder's finished parts and score everything again")
+                     ] = False,
     overrides: SetOption = None,
 ) -> None:
     """Score article collections: per-sentence stance and sentiment, stakeholders, summaries."""
     from pipeline import score as score_stage
-    from pipeline.tracking import ModelLoadError
 
     extra = [f"stance_model={model}"] if model else []
     extra += [f"sentiment_model={sentiment_model}"] if sentiment_model else []
     extra += [f"engine={engine}"] if engine else []
     extra += [f"spark_master={spark_master}"] if spark_master else []
-    try:
-        cfg = config.load(config.ScoreConfig, [config_file], [*extra, *(overrides or [])])
-        result = score_stage.run(cfg, [str(p) for p in inputs], str(out))
-    except (config.ConfigError, score_stage.ScoreError, ModelLoadError) as err:
-        _fail(err)
+    cfg = config.load(config.ScoreConfig, [config_file], [*extra, *(overrides or [])])
+    result = score_stage.run(cfg, [str(p) for p in inputs], str(out), fresh=fresh)
     console.print(_table("scoring", [result.summary()], list(result.summary())))
 
 
 @app.command()
 def compare(
     task: Annotated[str, typer.Option(help="stance | sentiment")] = "stance",
-    out: Annotated[Path, typer.Option(help="Folder for the comparison artifact")] = Path("outputs/compare"),
+    out: Annotated[Path, typer.Option(help="Folder for the comparison artifact")] = ROOT / "outputs/compare",
 ) -> None:
     """Table of the tracked runs of a task, and per-class F1 bars across runs."""
     from pipeline import compare as compare_stage
@@ -234,7 +238,7 @@ def bench_training(
 @app.command("experiments-table")
 def experiments_table(
     name: Annotated[str | None, typer.Option(help="Only this experiment (default: all)")] = None,
-    results: Annotated[Path, typer.Option(help="Folder of per-seed result files")] = Path("outputs/experiments"),
+    results: Annotated[Path, typer.Option(help="Folder of per-seed result files")] = ROOT / "outputs/experiments",
 ) -> None:
     """Mean and spread over seeds of each experiment's validation and test macro-F1."""
     from pipeline import experiments
@@ -248,8 +252,8 @@ def experiments_table(
 
 @app.command()
 def summary(
-    scores: Annotated[Path, typer.Option(help="A scoring output folder")] = Path("outputs/scores/examples"),
-    train_results: Annotated[Path, typer.Option(help="Folder of training result files")] = Path("outputs/train"),
+    scores: Annotated[Path, typer.Option(help="A scoring output folder")] = ROOT / "outputs/scores/examples",
+    train_results: Annotated[Path, typer.Option(help="Folder of training result files")] = ROOT / "outputs/train",
 ) -> None:
     """What `make all` produced: trained runs, champions, scored outputs, how to open the MLflow UI."""
     rows = [json.loads(p.read_text()) for p in sorted(train_results.glob("*.json"))]

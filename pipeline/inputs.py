@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from pipeline.errors import PipelineError
+
 SUPPORTED = (".txt", ".html", ".htm", ".jsonl", ".csv", ".parquet")
 
 
@@ -30,7 +32,7 @@ class InputProblem:
     reason: str
 
 
-class InputError(ValueError):
+class InputError(PipelineError, ValueError):
     """An input path or table cannot be read at all; the message names it and what to do."""
 
 

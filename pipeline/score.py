@@ -28,13 +28,14 @@ from tqdm.auto import tqdm
 
 from pipeline import attribution, report, segment, tracking
 from pipeline.config import ScoreConfig
+from pipeline.errors import PipelineError
 from pipeline.inputs import Article, InputError, InputProblem, read_articles
 
 UNCERTAIN = "uncertain"
 NO_STANCE = ("neutral", UNCERTAIN)
 
 
-class ScoreError(RuntimeError):
+class ScoreError(PipelineError, RuntimeError):
     """Scoring cannot start or go on; the message says why and what to do."""
 
 

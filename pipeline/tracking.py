@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from pipeline import paths
+from pipeline.errors import PipelineError
 from pipeline.model import Classifier, load_classifier
 
 CHAMPION = "champion"
@@ -24,13 +26,14 @@ PIP_REQUIREMENTS = ["torch==2.13.0", "transformers==5.24.0", "scikit-learn==1.9.
                     "mlflow==3.17.2", "joblib", "newsstance"]
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(PipelineError, RuntimeError):
     """A model URI could not be resolved or loaded; the message names the URI and what to try."""
 
 
 def tracking_uri(configured: str = "") -> str:
-    """The config value if set, else MLFLOW_TRACKING_URI, else a sqlite store in the working folder."""
-    return configured or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    """The config value if set, else MLFLOW_TRACKING_URI, else ``mlflow.db`` at the repository root (the
+    store `make ui` and `make serve` open), whichever folder the command runs from."""
+    return configured or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.REPO_ROOT / 'mlflow.db'}"
 
 
 @contextmanager
