@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -129,6 +130,39 @@ def load_model(uri: str) -> Classifier:
                 "Train one first (make train) or pass --model with an existing URI or folder") from err
         return loaded.unwrap_python_model().classifier
     raise ModelLoadError(f"{uri!r} is neither a models:/ or runs:/ URI nor a saved model folder")
+
+
+def resolve_model(uri: str) -> tuple[str, str]:
+    """What ``uri`` names right now: a URI pinned to it (an alias becomes its version) and a description
+    of it (registered name, version and run id; a run id; or a folder and a fingerprint of its files).
+    Loading the pinned URI loads exactly what the description names, even if the alias moves meanwhile."""
+    path = Path(uri)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        digest = hashlib.sha256()
+        for file in files:
+            stat = file.stat()
+            digest.update(f"{file.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        return uri, f"folder {path.resolve()} (files {digest.hexdigest()[:12]})"
+    if uri.startswith("runs:/"):
+        return uri, f"run {uri.removeprefix('runs:/').split('/')[0]}"
+    if not uri.startswith("models:/"):
+        raise ModelLoadError(f"{uri!r} is neither a models:/ or runs:/ URI nor a saved model folder")
+    name, _, rest = uri.removeprefix("models:/").partition("/")
+    name, at, alias = name.partition("@")
+    client = MlflowClient()
+    try:
+        if at:
+            version = client.get_model_version_by_alias(name, alias)
+        elif rest.isdigit():
+            version = client.get_model_version(name, rest)
+        else:  # a stage or "latest": kept as written
+            return uri, uri
+    except mlflow.exceptions.MlflowException as err:
+        raise ModelLoadError(
+            f"could not load model {uri!r} from {mlflow.get_tracking_uri()}: {err.message}. "
+            "Train one first (make train) or pass --model with an existing URI or folder") from err
+    return f"models:/{name}/{version.version}", f"{name} version {version.version} (run {version.run_id})"
 
 
 # ---------------------------------------------------------------- runs
