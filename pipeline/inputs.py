@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import PipelineError
 
 SUPPORTED = (".txt", ".html", ".htm", ".jsonl", ".csv", ".parquet")
+MIN_HTML_WORDS = 5
+SENTENCE_END = re.compile(r"[.!?][\"'”’)]*(\s|$)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +42,8 @@ class InputError(PipelineError, ValueError):
 
 
 def _check_text(article_id: str, source: str, text: object, max_bytes: int) -> Article | InputProblem:
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return InputProblem(article_id, source, "text is missing (null or NaN)")
     if not isinstance(text, str):
         return InputProblem(article_id, source, f"text is {type(text).__name__}, not a string")
     if len(text.encode("utf-8")) > max_bytes:
@@ -62,9 +69,14 @@ def _decode(path: Path, max_bytes: int) -> str | InputProblem:
 
 
 def _html_text(html: str) -> str | None:
+    """The page's main text, or None when what the extractor found is no prose (a menu, a link bar)."""
     import trafilatura
 
-    return trafilatura.extract(html, include_comments=False, include_tables=False, favor_precision=True)
+    text = trafilatura.extract(html, include_comments=False, include_tables=False, favor_precision=True)
+    # The extractor's fallbacks return a navigation bar when a page has no article: prose has a sentence end.
+    if not text or len(text.split()) < MIN_HTML_WORDS or not SENTENCE_END.search(text):
+        return None
+    return text
 
 
 def _table_rows(path: Path, id_column: str, text_column: str
@@ -104,6 +116,10 @@ def _table_rows(path: Path, id_column: str, text_column: str
         return
     parquet = pq.ParquetFile(path)
     _require_columns(path, parquet.schema_arrow.names, id_column, text_column)
+    text_type = parquet.schema_arrow.field(text_column).type
+    if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
+        raise InputError(f"{path}: column {text_column!r} holds {text_type}, not text; "
+                         "choose the text column with --set text_column=...")
     offset = 0
     for batch in parquet.iter_batches(batch_size=256, columns=[id_column, text_column]):
         for i, (article_id, text) in enumerate(zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
@@ -124,7 +140,10 @@ def expand(paths: list[str]) -> list[Path]:
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
+            if not found:
+                raise InputError(f"input folder {name} holds no readable file: expected {', '.join(SUPPORTED)}")
+            files += found
         elif path.is_file():
             files.append(path)
         else:
