@@ -97,4 +97,7 @@ def resolve(name_or_path: str) -> str:
         return str(minilm_path())
     if name_or_path == "mpnet":
         return str(mpnet_path())
+    if not Path(name_or_path).expanduser().is_dir() and os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise EncoderError(f"encoder {name_or_path!r} is not minilm, mpnet or an existing model folder, and the "
+                           "hub is offline (HF_HUB_OFFLINE=1): set model.encoder to one of those")
     return name_or_path

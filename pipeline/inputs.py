@@ -115,11 +115,7 @@ def _table_rows(path: Path, id_column: str, text_column: str
             offset += len(chunk)
         return
     parquet = pq.ParquetFile(path)
-    _require_columns(path, parquet.schema_arrow.names, id_column, text_column)
-    text_type = parquet.schema_arrow.field(text_column).type
-    if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
-        raise InputError(f"{path}: column {text_column!r} holds {text_type}, not text; "
-                         "choose the text column with --set text_column=...")
+    _check_parquet(path, parquet, id_column, text_column)
     offset = 0
     for batch in parquet.iter_batches(batch_size=256, columns=[id_column, text_column]):
         for i, (article_id, text) in enumerate(zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
@@ -133,6 +129,32 @@ def _require_columns(path: Path, columns: list[str], id_column: str, text_column
     if missing:
         raise InputError(f"{path}: missing column(s) {missing}; columns are {columns}. "
                          "Rename them or pass --set id_column=... --set text_column=...")
+
+
+def _check_parquet(path: Path, parquet: pq.ParquetFile, id_column: str, text_column: str) -> None:
+    _require_columns(path, parquet.schema_arrow.names, id_column, text_column)
+    text_type = parquet.schema_arrow.field(text_column).type
+    if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
+        raise InputError(f"{path}: column {text_column!r} holds {text_type}, not text; "
+                         "choose the text column with --set text_column=...")
+
+
+def check_tables(paths: list[str], id_column: str, text_column: str) -> list[Path]:
+    """The input files, after checking what can be checked before any model loads: every path exists,
+    folders hold something readable, CSV headers and Parquet schemas have the id and text columns."""
+    import pandas as pd
+
+    files = expand(paths)
+    for path in files:
+        suffix = path.suffix.lower()
+        try:
+            if suffix == ".csv":
+                _require_columns(path, list(pd.read_csv(path, nrows=0).columns), id_column, text_column)
+            elif suffix == ".parquet":
+                _check_parquet(path, pq.ParquetFile(path), id_column, text_column)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowInvalid, UnicodeDecodeError) as err:
+            raise InputError(f"{path}: cannot be read as {suffix[1:]}: {err}") from err
+    return files
 
 
 def expand(paths: list[str]) -> list[Path]:

