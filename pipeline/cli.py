@@ -52,7 +52,7 @@ SetOption = Annotated[list[str], typer.Option("--set", help="Override a config k
 def _table(title: str, rows: list[dict], columns: list[str]) -> Table:
     table = Table(title=title)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps a name, never cuts it
     for row in rows:
         table.add_row(*(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in columns))
     return table
@@ -256,15 +256,33 @@ def summary(
     train_results: Annotated[Path, typer.Option(help="Folder of training result files")] = ROOT / "outputs/train",
 ) -> None:
     """What `make all` produced: trained runs, champions, scored outputs, how to open the MLflow UI."""
-    rows = [json.loads(p.read_text()) for p in sorted(train_results.glob("*.json"))]
+    from pipeline import tracking
+
+    tracking.setup()
+    results = [json.loads(p.read_text()) for p in sorted(train_results.glob("*.json"))]
+    champions = {task: tracking.champion_score(name)[0] for task, name in tracking.REGISTERED_NAMES.items()}
+    rows = []
+    for result in results:
+        version = str(result.get("version") or "-")
+        # Champion now, in the registry: the flag saved at training time goes stale when a later run wins.
+        held = version != "-" and champions.get(result["task"]) == version
+        rows.append({"task": result["task"], "model": result["model"], "val F1": result["best val macro-F1"],
+                     "test F1": result["test macro-F1"], "version": version, "champion": "yes" if held else "no"})
     if rows:
-        columns = ["task", "model", "best val macro-F1", "test macro-F1", "version", "champion"]
-        console.print(_table("trained in this folder (latest run per task/model)", rows, columns))
+        console.print(_table(f"trained ({_shown(train_results)})", rows, list(rows[0])))
     articles = json.loads((scores / "articles.json").read_text()) if (scores / "articles.json").is_file() else {}
-    console.print(f"scored {len(articles)} articles -> {scores}/sentences.csv, sentences.parquet, "
-                  f"articles.json, report.html, errors.jsonl")
-    console.print("open the report:   xdg-open " + str(scores / "report.html"))
-    console.print("compare the runs:  make ui   (then http://127.0.0.1:5000)   or   make compare")
+    console.print(f"scored {len(articles)} articles into {_shown(scores)}/:", highlight=False)
+    console.print("  sentences.csv, sentences.parquet, articles.json, report.html, errors.jsonl", highlight=False)
+    console.print(f"open the report:   xdg-open {_shown(scores / 'report.html')}", highlight=False)
+    console.print("compare the runs:  make compare, or make ui (then http://127.0.0.1:5000)", highlight=False)
+
+
+def _shown(path: Path) -> str:
+    """A path as short as it can be said: relative to the working folder when it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":

@@ -221,3 +221,51 @@ def _folder_models(tmp_path) -> list[str]:
         classifier.save(tmp_path / f"{task}-model")
         folders[task] = str(tmp_path / f"{task}-model")
     return ["--model", folders["stance"], "--sentiment-model", folders["sentiment"]]
+
+
+def test_summary_marks_only_the_current_champion_and_fits_80_columns(tiny_corpus, tmp_path, store, monkeypatch):
+    import io
+    import json
+
+    from rich.console import Console
+
+    from pipeline import cli
+
+    results = tmp_path / "outputs" / "train"
+    common = ["train", "--task", "stance", "--model", "tfidf", "--set", f"data.corpus_dir={tiny_corpus}",
+              "--set", f"training.output_dir={tmp_path / 'models'}"]
+    assert CliRunner().invoke(app, [*common, "--result", str(results / "stance-tfidf.json")]).exit_code == 0
+    assert CliRunner().invoke(app, [*common, "--promote", "--set", "training.max_train_rows=8",
+                                    "--result", str(results / "stance-tfidf-small.json")]).exit_code == 0
+    saved = [json.loads(p.read_text())["champion"] for p in sorted(results.glob("*.json"))]
+    assert saved == ["yes", "yes"], "both were champion when they were trained"
+    long_name = "setfit-paraphrase-multilingual-mpnet-base-v2-news"
+    (results / "sentiment-setfit.json").write_text(json.dumps({
+        "task": "sentiment", "model": long_name, "best val macro-F1": 0.61, "test macro-F1": 0.6, "version": "7",
+        "champion": "yes"}))
+    scores = tmp_path / "outputs" / "scores" / "a-rather-long-folder-name-for-the-examples-scored-today"
+    scores.mkdir(parents=True)
+    (scores / "articles.json").write_text(json.dumps({"a": {}, "b": {}}))
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=buffer, width=80, color_system=None))
+    monkeypatch.chdir(tmp_path)
+    out = CliRunner().invoke(app, ["summary", "--scores", str(scores), "--train-results", str(results)])
+    assert out.exit_code == 0, out.output
+    text = buffer.getvalue()
+    assert max(map(len, text.splitlines())) <= 80 and "…" not in text, text
+    cells: dict[str, list[str]] = {}
+    row = None
+    for line in text.splitlines():
+        parts = [c.strip() for c in line.split("│")]
+        if len(parts) < 8:
+            continue
+        if parts[1]:
+            row = (parts[1], parts[5])  # task, version
+            cells[row] = []
+        cells[row].append(parts[1:7])
+    by_version = {version: [" ".join(c[i] for c in lines if c[i]) for i in range(6)]
+                  for (_, version), lines in cells.items()}
+    assert by_version["1"][5] == "no" and by_version["2"][5] == "yes" and by_version["7"][5] == "no"
+    assert by_version["7"][1].replace(" ", "") == long_name, "a long name is folded, not cut"
+    assert "scored2articlesintooutputs/scores/a-rather-long-folder-name-for-the-examples-scored-today/" \
+        in "".join(text.split()), "paths are shown from the working folder, whole"

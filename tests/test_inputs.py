@@ -64,7 +64,8 @@ def test_html_page_without_main_text_is_a_problem(tmp_path):
 def test_missing_text_column_in_csv_is_refused(tmp_path):
     table = tmp_path / "articles.csv"
     table.write_text("id,body\n1,Some text.\n")
-    with pytest.raises(InputError, match=r"articles\.csv: missing column\(s\) \['text'\]; columns are \['id', 'body'\]"):
+    with pytest.raises(InputError, match=r"articles\.csv: missing column\(s\) \['text'\]; "
+                                         r"columns are \['id', 'body'\]"):
         read(table)
 
 

@@ -232,3 +232,31 @@ def test_cli_rerun_refuses_in_one_line_and_fresh_starts_over(models, articles_di
     assert "uncertain_threshold was 0.4, now 0.9" in refused.stderr and "--fresh" in refused.stderr
     fresh = CliRunner().invoke(app, [*base, "--set", "uncertain_threshold=0.9", "--fresh"])
     assert fresh.exit_code == 0, fresh.output
+
+
+def test_duplicate_article_ids_keep_the_first_and_report_the_rest(models, tmp_path, store):
+    table = tmp_path / "feed.jsonl"
+    table.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in [
+        ("a1", ARTICLES["harbour"]), ("a2", ARTICLES["freight"]), ("a1", ARTICLES["ministry"])]))
+    result = score.run(score_cfg(models), [str(table)], str(tmp_path / "out"))
+    errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert errors == [{"id": "a1", "source": f"{table}:3", "reason": "duplicate article id 'a1'; ids must be unique"}]
+    rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
+    assert result.articles == 2 and set(rows.article_id) == {"a1", "a2"}
+    assert rows[rows.article_id == "a1"].text.iloc[0].startswith("PORTVALE"), "the first a1 is the one scored"
+
+
+def test_a_100000_character_sentence_is_scored_in_bounded_pieces(models, tmp_path, store):
+    from pipeline import segment
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "runon.txt").write_text(" ".join(f"word{i % 89}" for i in range(15_000))[:100_000].rstrip())
+    (folder / "menu.html").write_text("<html><body><nav><a href='/'>Home</a> | <a href='/x'>Sport</a></nav>"
+                                      "</body></html>")
+    result = score.run(score_cfg(models), [str(folder)], str(tmp_path / "out"))
+    rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
+    assert result.articles == 1 and len(rows) >= 100
+    assert rows.text.str.len().max() <= segment.MAX_SENTENCE_CHARS
+    errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert [(e["id"], e["reason"]) for e in errors] == [("menu", "no main article text found in the HTML page")]
