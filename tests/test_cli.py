@@ -269,3 +269,15 @@ def test_summary_marks_only_the_current_champion_and_fits_80_columns(tiny_corpus
     assert by_version["7"][1].replace(" ", "") == long_name, "a long name is folded, not cut"
     assert "scored2articlesintooutputs/scores/a-rather-long-folder-name-for-the-examples-scored-today/" \
         in "".join(text.split()), "paths are shown from the working folder, whole"
+
+
+def test_commands_work_from_any_folder(tmp_path, monkeypatch):
+    from pipeline import paths, tracking
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.tracking_uri() == f"sqlite:///{paths.REPO_ROOT / 'mlflow.db'}"
+    out = CliRunner().invoke(app, ["data", "card"])
+    assert out.exit_code == 0, out.output
+    assert "confident" in out.stdout
+    assert not list(tmp_path.iterdir()), "nothing is written into the working folder"
