@@ -122,7 +122,7 @@ def train(
     from pipeline import train as train_stage
 
     extra = ["tracking.promote=true"] if promote else []
-    cfg = config.train_config(task, model, experiment, [*(overrides or []), *extra], config_dir)
+    cfg = config.train_config(task, model, experiment, [*extra, *(overrides or [])], config_dir)
     result = train_stage.run(cfg)
     if result.run_id is None:
         return
