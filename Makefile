@@ -72,10 +72,16 @@ data: outputs/data/validate.txt ## Validate the corpus and boundary suite: schem
 audit: $(ENV_STAMP) ## Label audit: kappa vs the blind second pass, border relabel summary, cleanlab label issues
 	$(PY) -m pipeline data audit
 
-outputs/train/$(TASK)-$(MODEL).json: $(ENV_STAMP) outputs/data/validate.txt $(SOURCES)
+# A stamp per task/model holds the ARGS of its last training; it is rewritten only when ARGS change, so a
+# new ARGS (e.g. another encoder) retrains while the same ARGS leave an up-to-date model alone.
+outputs/train/.%.args: FORCE
+	$(shell mkdir -p $(@D))$(file >$@.new,$(ARGS))
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+outputs/train/$(TASK)-$(MODEL).json: $(ENV_STAMP) outputs/data/validate.txt $(SOURCES) outputs/train/.$(TASK)-$(MODEL).args
 	$(PY) -m pipeline train --task $(TASK) --model $(MODEL) --result $@ $(ARGS)
 
-train: outputs/train/$(TASK)-$(MODEL).json ## Train one model: TASK=stance|sentiment MODEL=tfidf|frozen|setfit|finetune [ARGS="--set k=v"]
+train: outputs/train/$(TASK)-$(MODEL).json ## Train one model: TASK=stance|sentiment MODEL=tfidf|frozen|setfit|finetune [ARGS="--set k=v"] (reruns when ARGS change)
 
 train-all: $(ENV_STAMP) outputs/data/validate.txt ## Train every family for both tasks
 	for task in stance sentiment; do for model in tfidf frozen setfit finetune; do \
@@ -99,8 +105,8 @@ experiment: $(ENV_STAMP) outputs/data/validate.txt ## Run experiments/NAME.yaml 
 		--result outputs/experiments/$(NAME)-seed$$seed.json; done
 	$(PY) -m pipeline experiments-table --name $(NAME)
 
-score: $(ENV_STAMP) ## Score articles: INPUT=files-or-folders OUT=folder
-	$(PY) -m pipeline score $(INPUT) --out $(OUT)
+score: $(ENV_STAMP) ## Score articles: INPUT=files-or-folders OUT=folder [ARGS=--fresh: rescore a folder scored by other models]
+	$(PY) -m pipeline score $(INPUT) --out $(OUT) $(ARGS)
 
 compare: $(ENV_STAMP) ## Table of the tracked runs, per-class F1 chart, chosen runs side by side (TASK=... RUNS="name ...")
 	$(PY) -m pipeline compare --task $(TASK) $(foreach r,$(RUNS),--run $(r))
@@ -128,7 +134,7 @@ all: $(ENV_STAMP) ## Main job: validate data, train baseline + best family for b
 	$(MAKE) --no-print-directory train TASK=stance MODEL=$(BEST_MODEL) ARGS="--set model.encoder=$(BEST_ENCODER)"
 	$(MAKE) --no-print-directory train TASK=sentiment MODEL=$(BEST_MODEL) ARGS="--set model.encoder=$(BEST_ENCODER)"
 	$(MAKE) --no-print-directory suite
-	$(MAKE) --no-print-directory score INPUT=examples/articles OUT=outputs/scores/examples
+	$(MAKE) --no-print-directory score INPUT=examples/articles OUT=outputs/scores/examples ARGS=--fresh
 	$(PY) -m pipeline summary --scores outputs/scores/examples
 
 setup-browser: ## Debian's chromium for the UI test, installed with apt-get when missing (no browser download)
@@ -136,6 +142,9 @@ setup-browser: ## Debian's chromium for the UI test, installed with apt-get when
 
 test: $(ENV_STAMP) $(SPARK_STAMP) setup-browser ## Run the whole test suite (slow tests included)
 	$(PY) -m pytest
+
+test-fast: $(ENV_STAMP) ## The edit loop: every test not marked slow
+	$(PY) -m pytest -m "not slow"
 
 lint: $(ENV_STAMP) ## ruff
 	$(VENV)/bin/ruff check pipeline tests
@@ -147,4 +156,6 @@ clean: ## Remove generated outputs (keeps .venv, mlflow.db and mlruns/) and say 
 	echo "make clean: outputs/ $${before:-0} KiB before, $${after:-0} KiB after: freed $$(( ($${before:-0} - $${after:-0}) / 1024 )) MiB" \
 		"(kept: mlflow.db and mlruns/, $$(du -sh mlruns 2>/dev/null | cut -f1 || echo 0))"
 
-.PHONY: help setup setup-spark setup-browser data audit train train-all train-ddp evaluate suite experiment score compare bench ui serve all test lint clean
+FORCE:
+
+.PHONY: help setup setup-spark setup-browser data audit train train-all train-ddp evaluate suite experiment score compare bench ui serve all test test-fast lint clean FORCE

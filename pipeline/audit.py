@@ -16,20 +16,21 @@ from sklearn.metrics import cohen_kappa_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
-from pipeline import borders
+from pipeline import borders, paths
 from pipeline.config import TASK_LABELS
 from pipeline.data import load_split, read_jsonl
+from pipeline.errors import PipelineError
 
 
-class AuditError(ValueError):
+class AuditError(PipelineError, ValueError):
     """The audit files are missing or malformed; the message names the file and the line."""
 
 
 @dataclasses.dataclass
 class AuditConfig:
-    corpus_dir: str = "data/corpus"
-    second_pass: str = "data/audit/second_pass.jsonl"
-    out: str = "outputs/audit"
+    corpus_dir: str = str(paths.DATA / "corpus")
+    second_pass: str = str(paths.DATA / "audit" / "second_pass.jsonl")
+    out: str = str(paths.OUTPUTS / "audit")
     folds: int = 5
 
 

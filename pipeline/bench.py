@@ -34,8 +34,13 @@ import numpy as np
 import psutil
 import torch
 
-from pipeline import config, metrics, tracking
+from pipeline import config, metrics, paths, tracking
 from pipeline.data import label_maps, load_split
+from pipeline.errors import PipelineError
+
+
+class BenchError(PipelineError):
+    """A benchmark cannot run on what it was given; the message says what to pass instead."""
 
 
 class PeakMemory:
@@ -137,8 +142,9 @@ def run_scoring(model_uri: str = "", n_sentences: int = 5000, fast_path: str = "
     classifier = tracking.load_model(model_uri)
     module = classifier.torch_module()
     if module is None:
-        raise SystemExit(f"{model_uri} is a {classifier.family} model: the scoring benchmark needs an encoder")
-    frames = [load_split("data/corpus", s) for s in ("train", "val", "test")]
+        raise BenchError(f"{model_uri} is a {classifier.family} model: the scoring benchmark needs an encoder "
+                         "(pass --model with a frozen, setfit or finetune model)")
+    frames = [load_split(paths.DATA / "corpus", s) for s in ("train", "val", "test")]
     texts = [t for f in frames for t in f.text.tolist()][:n_sentences]
     test = frames[2]
     label2id, _ = label_maps(classifier.task)
@@ -228,14 +234,14 @@ def served_model(model_uri: str, startup_s: float = 180.0) -> Iterator[tuple[str
         deadline = time.monotonic() + startup_s
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"mlflow models serve exited with {process.returncode}: "
+                raise BenchError(f"mlflow models serve exited with {process.returncode}: "
                                    f"{process.stdout.read()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{url}/ping", timeout=2):
                     break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{url}/ping did not answer within {startup_s:g} s") from None
+                    raise BenchError(f"{url}/ping did not answer within {startup_s:g} s") from None
                 time.sleep(0.5)
         yield url, process
     finally:
@@ -271,7 +277,7 @@ def load_test(url: str, texts: list[str], clients: int = 8, requests: int = 400,
     new ones after ``max_seconds``. An answer other than 200 with one prediction per sentence is an error."""
     host = urllib.parse.urlparse(url).hostname
     if host not in LOOPBACK:
-        raise ValueError(f"the load test only runs against a loopback address (127.0.0.1), not {url}")
+        raise BenchError(f"the load test only runs against a loopback address (127.0.0.1), not {url}")
     rng = random.Random(seed)
     batches = [[rng.choice(texts) for _ in range(rng.randint(1, max_sentences))] for _ in range(requests)]
     deadline = time.monotonic() + max_seconds

@@ -9,11 +9,35 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from pipeline import config
+from pipeline import config, paths
+from pipeline.errors import PipelineError
+
+MAX_ERROR_LINES = 5
+
+
+def error_line(err: PipelineError) -> str:
+    """One line for the terminal; a message that lists several problems shows the first few."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+    shown = "; ".join(lines[:MAX_ERROR_LINES])
+    more = len(lines) - MAX_ERROR_LINES
+    return f"error: {shown}" + (f" (and {more} more)" if more > 0 else "")
+
+
+class ErrorsAsOneLine(TyperGroup):
+    """Every command, nested ones included: a PipelineError becomes one line on stderr and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except PipelineError as err:
+            typer.echo(error_line(err), err=True)
+            raise typer.Exit(2) from err
+
 
 app = typer.Typer(help="News stance and sentiment pipeline.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, cls=ErrorsAsOneLine)
 data_app = typer.Typer(help="Check and audit the labeled corpus.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 bench_app = typer.Typer(help="Benchmarks: ratios against a baseline run in the same process.",
@@ -21,18 +45,14 @@ bench_app = typer.Typer(help="Benchmarks: ratios against a baseline run in the s
 app.add_typer(bench_app, name="bench")
 console = Console()
 
+ROOT = paths.REPO_ROOT  # default paths are anchored here, so commands work from any folder
 SetOption = Annotated[list[str], typer.Option("--set", help="Override a config key: --set training.epochs=3")]
-
-
-def _fail(err: Exception) -> None:
-    console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2) from err
 
 
 def _table(title: str, rows: list[dict], columns: list[str]) -> Table:
     table = Table(title=title)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps a name, never cuts it
     for row in rows:
         table.add_row(*(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in columns))
     return table
@@ -40,16 +60,13 @@ def _table(title: str, rows: list[dict], columns: list[str]) -> Table:
 
 @data_app.command("validate")
 def data_validate(
-    config_file: Annotated[Path, typer.Option("--config", help="Data config YAML")] = Path("configs/data.yaml"),
+    config_file: Annotated[Path, typer.Option("--config", help="Data config YAML")] = ROOT / "configs/data.yaml",
     overrides: SetOption = None,
 ) -> None:
     """Check schema, labels, duplicates, leakage, balance and realism of the corpus."""
     from pipeline import data
 
-    try:
-        cfg = config.load(config.DataConfig, [config_file], overrides or [])
-    except config.ConfigError as err:
-        _fail(err)
+    cfg = config.load(config.DataConfig, [config_file], overrides or [])
     result = data.validate(cfg)
     if not result.table.empty:
         console.print(result.table.to_string())
@@ -69,7 +86,7 @@ def data_validate(
 
 @data_app.command("card")
 def data_card(
-    config_file: Annotated[Path, typer.Option("--config", help="Data config YAML")] = Path("configs/data.yaml"),
+    config_file: Annotated[Path, typer.Option("--config", help="Data config YAML")] = ROOT / "configs/data.yaml",
 ) -> None:
     """Print the data card's count tables and realism figures as Markdown (for docs/data.md)."""
     from pipeline import data
@@ -79,34 +96,28 @@ def data_card(
 
 @data_app.command("audit")
 def data_audit(
-    corpus_dir: Annotated[Path, typer.Option(help="Corpus folder")] = Path("data/corpus"),
-    audit_file: Annotated[Path, typer.Option(help="Blind second-pass labels")] = Path("data/audit/second_pass.jsonl"),
-    out: Annotated[Path, typer.Option(help="Where the audit report goes")] = Path("outputs/audit"),
+    corpus_dir: Annotated[Path, typer.Option(help="Corpus folder")] = ROOT / "data/corpus",
+    audit_file: Annotated[Path, typer.Option(help="Blind second-pass labels")] = (
+        ROOT / "data/audit/second_pass.jsonl"),
+    out: Annotated[Path, typer.Option(help="Where the audit report goes")] = ROOT / "outputs/audit",
 ) -> None:
     """Cohen's kappa against the blind second pass, and a confident-learning pass (cleanlab)."""
     from pipeline import audit
 
-    try:
-        result = audit.run(audit.AuditConfig(str(corpus_dir), str(audit_file), str(out)))
-    except (audit.AuditError, FileNotFoundError) as err:
-        _fail(err)
+    result = audit.run(audit.AuditConfig(str(corpus_dir), str(audit_file), str(out)))
     console.print_json(json.dumps(result.summary))
 
 
 @data_app.command("border-candidates")
 def data_border_candidates(
-    corpus_dir: Annotated[Path, typer.Option(help="Corpus folder")] = Path("data/corpus"),
-    out: Annotated[Path, typer.Option(help="Blind candidates file (JSON Lines)")] = Path(
-        "outputs/relabel/candidates.jsonl"),
+    corpus_dir: Annotated[Path, typer.Option(help="Corpus folder")] = ROOT / "data/corpus",
+    out: Annotated[Path, typer.Option(help="Blind candidates file (JSON Lines)")] = (
+        ROOT / "outputs/relabel/candidates.jsonl"),
 ) -> None:
     """List the sentences a border rule (docs/labels.md B1-B7, S1) touches, without labels, for a relabel pass."""
     from pipeline import audit
-    from pipeline.data import DataError
 
-    try:
-        count = audit.border_candidates(str(corpus_dir), out)
-    except DataError as err:
-        _fail(err)
+    count = audit.border_candidates(str(corpus_dir), out)
     console.print(f"{count} border candidates -> {out}")
 
 
@@ -118,22 +129,17 @@ def train(
     promote: Annotated[bool, typer.Option(help="Make this run champion whatever its score")] = False,
     keep_checkpoints: Annotated[bool, typer.Option(
         help="Keep the fine-tuning checkpoints (with optimizer state) to resume from later")] = False,
-    config_dir: Annotated[Path, typer.Option(help="Config folder")] = Path("configs"),
+    config_dir: Annotated[Path, typer.Option(help="Config folder")] = ROOT / "configs",
     result_file: Annotated[Path | None, typer.Option("--result", help="Write the run's summary JSON here")] = None,
     overrides: SetOption = None,
 ) -> None:
     """Train one model family for one task; track it in MLflow and register it."""
     from pipeline import train as train_stage
-    from pipeline.data import DataError
-    from pipeline.tracking import StoreLockedError
 
     extra = ["tracking.promote=true"] if promote else []
     extra += ["training.keep_checkpoints=true"] if keep_checkpoints else []
-    try:
-        cfg = config.train_config(task, model, experiment, [*(overrides or []), *extra], config_dir)
-        result = train_stage.run(cfg)
-    except (config.ConfigError, DataError, StoreLockedError) as err:
-        _fail(err)
+    cfg = config.train_config(task, model, experiment, [*extra, *(overrides or [])], config_dir)
+    result = train_stage.run(cfg)
     if result.run_id is None:
         return
     row = {"run": result.run_name, "best val macro-F1": result.best_val_macro_f1,
@@ -166,17 +172,13 @@ def evaluate(
     """Evaluate any model on any labeled file, or on the boundary suite (--suite); logs an evaluation run."""
     from pipeline import evaluate as evaluate_stage
     from pipeline.data import DataError
-    from pipeline.tracking import ModelLoadError
 
     if data is None and not suite:
-        _fail(DataError("evaluate needs --data FILE (a labeled table) or --suite"))
+        raise DataError("evaluate needs --data FILE (a labeled table) or --suite (the boundary suite)")
     data = data or Path(config.DataConfig().suite_file)
     cfg = config.EvaluateConfig(model=model, data=str(data), text_column=text_column, label_column=label_column,
                                 suite=suite)
-    try:
-        result = evaluate_stage.run(cfg)
-    except (DataError, ModelLoadError) as err:
-        _fail(err)
+    result = evaluate_stage.run(cfg)
     if as_json:
         print(json.dumps({"task": result.task, "n_rows": result.n_rows, "run_id": result.run_id,
                           **result.metrics}, indent=2))
@@ -196,44 +198,39 @@ def evaluate(
 @app.command()
 def score(
     inputs: Annotated[list[Path], typer.Argument(help="Files or folders: .txt .jsonl .csv .parquet .html")],
-    out: Annotated[Path, typer.Option(help="Output folder")] = Path("outputs/scores"),
+    out: Annotated[Path, typer.Option(help="Output folder")] = ROOT / "outputs/scores",
     model: Annotated[str | None, typer.Option(help="Stance model URI or folder")] = None,
     sentiment_model: Annotated[str | None, typer.Option(help="Sentiment model URI or folder")] = None,
     engine: Annotated[str | None, typer.Option(help="local | spark")] = None,
     spark_master: Annotated[str | None, typer.Option(help="Spark master URL")] = None,
-    config_file: Annotated[Path, typer.Option("--config", help="Score config YAML")] = Path("configs/score.yaml"),
+    config_file: Annotated[Path, typer.Option("--config", help="Score config YAML")] = ROOT / "configs/score.yaml",
+    fresh: Annotated[bool, typer.Option(help="Clear the output folder's finished parts and score everything again")
+                     ] = False,
     overrides: SetOption = None,
 ) -> None:
     """Score article collections: per-sentence stance and sentiment, stakeholders, summaries."""
     from pipeline import score as score_stage
-    from pipeline.tracking import ModelLoadError
 
     extra = [f"stance_model={model}"] if model else []
     extra += [f"sentiment_model={sentiment_model}"] if sentiment_model else []
     extra += [f"engine={engine}"] if engine else []
     extra += [f"spark_master={spark_master}"] if spark_master else []
-    try:
-        cfg = config.load(config.ScoreConfig, [config_file], [*extra, *(overrides or [])])
-        result = score_stage.run(cfg, [str(p) for p in inputs], str(out))
-    except (config.ConfigError, score_stage.ScoreError, ModelLoadError) as err:
-        _fail(err)
+    cfg = config.load(config.ScoreConfig, [config_file], [*extra, *(overrides or [])])
+    result = score_stage.run(cfg, [str(p) for p in inputs], str(out), fresh=fresh)
     console.print(_table("scoring", [result.summary()], list(result.summary())))
 
 
 @app.command()
 def compare(
     task: Annotated[str, typer.Option(help="stance | sentiment")] = "stance",
-    out: Annotated[Path, typer.Option(help="Folder for the comparison artifact")] = Path("outputs/compare"),
+    out: Annotated[Path, typer.Option(help="Folder for the comparison artifact")] = ROOT / "outputs/compare",
     runs: Annotated[list[str] | None, typer.Option("--run", help="Run name or id to put side by side "
                                                    "(repeat; default: the 4 best by validation macro-F1)")] = None,
 ) -> None:
     """Table of the tracked runs of a task, per-class F1 bars, and chosen runs side by side."""
     from pipeline import compare as compare_stage
 
-    try:
-        result = compare_stage.run(compare_stage.CompareConfig(task=task, out=str(out), runs=runs or []))
-    except compare_stage.CompareError as err:
-        _fail(err)
+    result = compare_stage.run(compare_stage.CompareConfig(task=task, out=str(out), runs=runs or []))
     if result.table.empty:
         console.print(f"no {task} runs in the store yet: run `make train` first")
         raise typer.Exit(1)
@@ -286,12 +283,8 @@ def bench_serve(
 ) -> None:
     """Load test of `mlflow models serve` on the loopback: errors, p50/p95 latency, sentences/s, oversize."""
     from pipeline import bench
-    from pipeline.tracking import ModelLoadError
 
-    try:
-        result = bench.run_serve(url, model, clients, requests, max_sentences, max_seconds)
-    except (ValueError, RuntimeError, TimeoutError, ModelLoadError) as err:
-        _fail(err)
+    result = bench.run_serve(url, model, clients, requests, max_sentences, max_seconds)
     _print_bench(result)
     report = result["report"]
     console.print(f"serve under load: {report['requests']} requests, {report['errors']} errors, p50 "
@@ -304,7 +297,7 @@ def bench_serve(
 @app.command("experiments-table")
 def experiments_table(
     name: Annotated[str | None, typer.Option(help="Only this experiment (default: all)")] = None,
-    results: Annotated[Path, typer.Option(help="Folder of per-seed result files")] = Path("outputs/experiments"),
+    results: Annotated[Path, typer.Option(help="Folder of per-seed result files")] = ROOT / "outputs/experiments",
 ) -> None:
     """Mean and spread over seeds of each experiment's validation and test macro-F1."""
     from pipeline import experiments
@@ -318,19 +311,37 @@ def experiments_table(
 
 @app.command()
 def summary(
-    scores: Annotated[Path, typer.Option(help="A scoring output folder")] = Path("outputs/scores/examples"),
-    train_results: Annotated[Path, typer.Option(help="Folder of training result files")] = Path("outputs/train"),
+    scores: Annotated[Path, typer.Option(help="A scoring output folder")] = ROOT / "outputs/scores/examples",
+    train_results: Annotated[Path, typer.Option(help="Folder of training result files")] = ROOT / "outputs/train",
 ) -> None:
     """What `make all` produced: trained runs, champions, scored outputs, how to open the MLflow UI."""
-    rows = [json.loads(p.read_text()) for p in sorted(train_results.glob("*.json"))]
+    from pipeline import tracking
+
+    tracking.setup()
+    results = [json.loads(p.read_text()) for p in sorted(train_results.glob("*.json"))]
+    champions = {task: tracking.champion_score(name)[0] for task, name in tracking.REGISTERED_NAMES.items()}
+    rows = []
+    for result in results:
+        version = str(result.get("version") or "-")
+        # Champion now, in the registry: the flag saved at training time goes stale when a later run wins.
+        held = version != "-" and champions.get(result["task"]) == version
+        rows.append({"task": result["task"], "model": result["model"], "val F1": result["best val macro-F1"],
+                     "test F1": result["test macro-F1"], "version": version, "champion": "yes" if held else "no"})
     if rows:
-        columns = ["task", "model", "best val macro-F1", "test macro-F1", "version", "champion"]
-        console.print(_table("trained in this folder (latest run per task/model)", rows, columns))
+        console.print(_table(f"trained ({_shown(train_results)})", rows, list(rows[0])))
     articles = json.loads((scores / "articles.json").read_text()) if (scores / "articles.json").is_file() else {}
-    console.print(f"scored {len(articles)} articles -> {scores}/sentences.csv, sentences.parquet, "
-                  f"articles.json, report.html, errors.jsonl")
-    console.print("open the report:   xdg-open " + str(scores / "report.html"))
-    console.print("compare the runs:  make ui   (then http://127.0.0.1:5000)   or   make compare")
+    console.print(f"scored {len(articles)} articles into {_shown(scores)}/:", highlight=False)
+    console.print("  sentences.csv, sentences.parquet, articles.json, report.html, errors.jsonl", highlight=False)
+    console.print(f"open the report:   xdg-open {_shown(scores / 'report.html')}", highlight=False)
+    console.print("compare the runs:  make compare, or make ui (then http://127.0.0.1:5000)", highlight=False)
+
+
+def _shown(path: Path) -> str:
+    """A path as short as it can be said: relative to the working folder when it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import pandas as pd
 
 from pipeline import borders, tracking
 from pipeline.config import TASK_LABELS
+from pipeline.errors import PipelineError
 
 
 @dataclasses.dataclass
@@ -37,7 +38,7 @@ class CompareResult:
     side_by_side: Path | None = None
 
 
-class CompareError(ValueError):
+class CompareError(PipelineError, ValueError):
     """The runs asked for are not in the store; the message names them and what to do."""
 
 

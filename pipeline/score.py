@@ -3,9 +3,11 @@
 Articles stream through in chunks of ``chunk_articles``. Each chunk is written as a part (a Parquet
 file of sentences, then a JSON file of article summaries and input errors that marks it complete),
 each write atomic. A rerun on the same folder skips the articles of completed parts, so an
-interrupted run resumes without duplicating or losing a row. The final files are assembled from the
-parts at the end: ``sentences.parquet``, ``sentences.csv``, ``articles.json``, ``errors.jsonl``,
-``collection.json`` (the collection overview) and ``report.html``.
+interrupted run resumes without duplicating or losing a row. Each part records what scored it (the
+model versions the URIs resolved to, the uncertain threshold, the fast path, the package version); a
+rerun with anything different stops and names what changed, and ``fresh=True`` starts over. The final
+files are assembled from the parts at the end: ``sentences.parquet``, ``sentences.csv``,
+``articles.json``, ``errors.jsonl``, ``collection.json`` (the collection overview) and ``report.html``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import collections
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -26,9 +29,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+import pipeline
 from pipeline import attribution, report, segment, tracking
 from pipeline.config import ScoreConfig
-from pipeline.inputs import Article, InputError, InputProblem, read_articles
+from pipeline.errors import PipelineError
+from pipeline.inputs import Article, InputError, InputProblem, check_tables, read_articles
 
 UNCERTAIN = "uncertain"
 NO_STANCE = ("neutral", UNCERTAIN)
@@ -36,7 +41,7 @@ NO_STANCE = ("neutral", UNCERTAIN)
 ARTICLE_FIELDS = ("title", "outlet", "date")
 
 
-class ScoreError(RuntimeError):
+class ScoreError(PipelineError, RuntimeError):
     """Scoring cannot start or go on; the message says why and what to do."""
 
 
@@ -245,11 +250,42 @@ def _assemble(out: Path, parts: list[tuple[Path, dict[str, Any]]], cfg: ScoreCon
     return totals
 
 
-def run(cfg: ScoreConfig, inputs: list[str], out: str) -> ScoreResult:
+def scoring_setup(cfg: ScoreConfig) -> tuple[dict[str, Any], ScoreConfig]:
+    """What decides the labels, with the model URIs resolved to versions; and ``cfg`` pinned to those."""
+    stance_uri, stance = tracking.resolve_model(cfg.stance_model)
+    sentiment_uri, sentiment = tracking.resolve_model(cfg.sentiment_model)
+    setup = {"stance_model": stance, "sentiment_model": sentiment, "uncertain_threshold": cfg.uncertain_threshold,
+             "fast_path": cfg.fast_path, "package_version": pipeline.__version__}
+    return setup, dataclasses.replace(cfg, stance_model=stance_uri, sentiment_model=sentiment_uri)
+
+
+def _check_same_setup(out_dir: Path, completed: list[tuple[Path, dict[str, Any]]], setup: dict[str, Any]) -> None:
+    for part, meta in completed:
+        recorded = meta.get("setup") or {}
+        changed = [f"{key} was {recorded.get(key, '(not recorded)')}, now {value}"
+                   for key, value in setup.items() if recorded.get(key) != value]
+        if changed:
+            raise ScoreError(
+                f"{out_dir} holds parts scored with a different setup ({part.stem}: {'; '.join(changed)}). "
+                "Mixing them would give one output two models' labels: rerun with --fresh to score everything "
+                "again, or choose another --out folder")
+
+
+def run(cfg: ScoreConfig, inputs: list[str], out: str, fresh: bool = False) -> ScoreResult:
+    """Scores ``inputs`` into ``out``, resuming from its finished parts; ``fresh`` clears them first."""
+    try:
+        check_tables(inputs, cfg.id_column, cfg.text_column)  # before loading any model
+    except InputError as err:
+        raise ScoreError(str(err)) from err
+    tracking.setup(cfg.tracking.tracking_uri)
+    setup, cfg = scoring_setup(cfg)
     out_dir = Path(out)
     parts_dir = out_dir / "parts"
+    if fresh and parts_dir.exists():
+        shutil.rmtree(parts_dir)
     parts_dir.mkdir(parents=True, exist_ok=True)
     completed = _completed_parts(parts_dir)
+    _check_same_setup(out_dir, completed, setup)
     done_ids = {a for _, meta in completed for a in meta["articles"]} | {
         e["id"] for _, meta in completed for e in meta["errors"]}
     engine: Engine = SparkEngine(cfg) if cfg.engine == "spark" else LocalEngine(cfg)
@@ -268,7 +304,7 @@ def run(cfg: ScoreConfig, inputs: list[str], out: str) -> ScoreResult:
                 _atomic_write(part, lambda p, r=rows: r.to_parquet(p, index=False))
                 summaries = {a.id: {**{f: getattr(a, f) for f in ARTICLE_FIELDS},
                                     **summarize_article(rows[rows["article_id"] == a.id])} for a in articles}
-                meta = {"articles": summaries,
+                meta = {"setup": setup, "articles": summaries,
                         "errors": [{"id": p.id, "source": p.source, "reason": p.reason} for p in problems]}
                 # The JSON marks the part complete: written last, so a crash before it redoes the chunk.
                 _atomic_write(part.with_suffix(".json"), lambda p, m=meta: p.write_text(json.dumps(m)))

@@ -1,8 +1,16 @@
-"""Sentence splitting with character offsets into the article (pysbd keeps quotations whole)."""
+"""Sentence splitting with character offsets into the article (pysbd keeps quotations whole).
+
+Text without sentence ends (a scraped table, a run-on list, a 100,000-character "sentence") is bounded:
+pysbd sees paragraphs in blocks of at most ``MAX_BLOCK_CHARS`` (its time and memory grow faster than the
+text), and no sentence is longer than ``MAX_SENTENCE_CHARS``; longer runs are cut at white space. The
+classifiers read at most ``model.max_length`` tokens (128, about 600 characters) of a sentence anyway.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 import pysbd
@@ -16,9 +24,46 @@ class Sentence:
     text: str
 
 
+MAX_SENTENCE_CHARS = 1000
+MAX_BLOCK_CHARS = 5000
+SENTENCE_END = re.compile(r"[.!?][\"'”’)]*\s")
+
+
 @lru_cache(maxsize=1)
 def _segmenter() -> pysbd.Segmenter:
     return pysbd.Segmenter(language="en", clean=False)
+
+
+def _cut(text: str, limit: int, prefer: re.Pattern | None = None) -> Iterator[tuple[int, str]]:
+    """(offset, piece) with every piece at most ``limit`` characters, cut after the last ``prefer`` match
+    in the window, else at the last white space, else at the limit itself."""
+    start = 0
+    while len(text) - start > limit:
+        window = text[start : start + limit]
+        ends = [m.end() for m in prefer.finditer(window)] if prefer else []
+        cut = ends[-1] if ends and ends[-1] > limit // 2 else (window.rfind(" ") + 1 or limit)
+        yield start, text[start : start + cut]
+        start += cut
+    yield start, text[start:]
+
+
+def _sentences(paragraph: str) -> Iterator[tuple[int, str]]:
+    """(offset in the paragraph, sentence text) with bounded block and sentence lengths."""
+    for block_start, block in _cut(paragraph, MAX_BLOCK_CHARS, SENTENCE_END):
+        cursor = 0
+        for piece in _segmenter().segment(block) if block.strip() else []:
+            stripped = piece.strip()
+            if not stripped:
+                continue
+            # Offsets are found in the block itself, so they are exact even when a sentence repeats.
+            found = block.find(stripped, cursor)
+            if found < 0:
+                raise ValueError(f"sentence splitter changed the text near offset {block_start + cursor}")
+            cursor = found + len(stripped)
+            for offset, part in _cut(stripped, MAX_SENTENCE_CHARS):
+                if part.strip():
+                    lead = len(part) - len(part.lstrip())
+                    yield block_start + found + offset + lead, part.strip()
 
 
 def split(article: str) -> list[Sentence]:
@@ -30,16 +75,7 @@ def split(article: str) -> list[Sentence]:
     sentences: list[Sentence] = []
     offset = 0
     for paragraph in article.split("\n"):
-        cursor = 0
-        for piece in _segmenter().segment(paragraph) if paragraph.strip() else []:
-            stripped = piece.strip()
-            if not stripped:
-                continue
-            # Offsets are found in the paragraph itself, so they are exact even when a sentence repeats.
-            found = paragraph.find(stripped, cursor)
-            if found < 0:
-                raise ValueError(f"sentence splitter changed the text near offset {offset + cursor}")
-            cursor = found + len(stripped)
-            sentences.append(Sentence(len(sentences), offset + found, offset + cursor, stripped))
+        for start, text in _sentences(paragraph):
+            sentences.append(Sentence(len(sentences), offset + start, offset + start + len(text), text))
         offset += len(paragraph) + 1
     return sentences

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from pipeline import paths
+from pipeline.errors import PipelineError
 from pipeline.model import Classifier, load_classifier
 
 CHAMPION = "champion"
@@ -34,11 +36,11 @@ PIP_REQUIREMENTS = ["torch==2.13.0", "transformers==5.24.0", "scikit-learn==1.9.
                     "mlflow==3.17.2", "joblib", "newsstance"]
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(PipelineError, RuntimeError):
     """A model URI could not be resolved or loaded; the message names the URI and what to try."""
 
 
-class StoreLockedError(RuntimeError):
+class StoreLockedError(PipelineError, RuntimeError):
     """The sqlite store stayed locked by a writer in another process for longer than the busy timeout."""
 
 
@@ -51,8 +53,9 @@ _prepared_stores: set[str] = set()
 
 
 def tracking_uri(configured: str = "") -> str:
-    """The config value if set, else MLFLOW_TRACKING_URI, else a sqlite store in the working folder."""
-    return configured or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    """The config value if set, else MLFLOW_TRACKING_URI, else ``mlflow.db`` at the repository root (the
+    store `make ui` and `make serve` open), whichever folder the command runs from."""
+    return configured or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.REPO_ROOT / 'mlflow.db'}"
 
 
 @contextmanager
@@ -221,7 +224,7 @@ MAX_ROWS_ENV, MAX_CHARS_ENV = "NEWSSTANCE_SERVE_MAX_ROWS", "NEWSSTANCE_SERVE_MAX
 DEFAULT_MAX_ROWS, DEFAULT_MAX_CHARS = 2048, 2_000_000
 
 
-class PayloadTooLargeError(ValueError):
+class PayloadTooLargeError(PipelineError, ValueError):
     """A prediction request over the size limit (rows or characters)."""
 
 
@@ -269,6 +272,39 @@ def load_model(uri: str) -> Classifier:
                 "Train one first (make train) or pass --model with an existing URI or folder") from err
         return loaded.unwrap_python_model().classifier
     raise ModelLoadError(f"{uri!r} is neither a models:/ or runs:/ URI nor a saved model folder")
+
+
+def resolve_model(uri: str) -> tuple[str, str]:
+    """What ``uri`` names right now: a URI pinned to it (an alias becomes its version) and a description
+    of it (registered name, version and run id; a run id; or a folder and a fingerprint of its files).
+    Loading the pinned URI loads exactly what the description names, even if the alias moves meanwhile."""
+    path = Path(uri)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        digest = hashlib.sha256()
+        for file in files:
+            stat = file.stat()
+            digest.update(f"{file.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        return uri, f"folder {path.resolve()} (files {digest.hexdigest()[:12]})"
+    if uri.startswith("runs:/"):
+        return uri, f"run {uri.removeprefix('runs:/').split('/')[0]}"
+    if not uri.startswith("models:/"):
+        raise ModelLoadError(f"{uri!r} is neither a models:/ or runs:/ URI nor a saved model folder")
+    name, _, rest = uri.removeprefix("models:/").partition("/")
+    name, at, alias = name.partition("@")
+    client = MlflowClient()
+    try:
+        if at:
+            version = client.get_model_version_by_alias(name, alias)
+        elif rest.isdigit():
+            version = client.get_model_version(name, rest)
+        else:  # a stage or "latest": kept as written
+            return uri, uri
+    except mlflow.exceptions.MlflowException as err:
+        raise ModelLoadError(
+            f"could not load model {uri!r} from {mlflow.get_tracking_uri()}: {err.message}. "
+            "Train one first (make train) or pass --model with an existing URI or folder") from err
+    return f"models:/{name}/{version.version}", f"{name} version {version.version} (run {version.run_id})"
 
 
 # ---------------------------------------------------------------- runs

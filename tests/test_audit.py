@@ -1,7 +1,9 @@
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from sklearn.metrics import cohen_kappa_score
 
 from pipeline import audit
 
@@ -35,7 +37,23 @@ def test_second_pass_naming_unknown_sentences_is_rejected(tiny_corpus, tmp_path)
 def test_shipped_audit_reports_kappa_and_label_issues(tmp_path):
     result = audit.run(audit.AuditConfig(out=str(tmp_path)))
     assert result.summary["second_pass_sentences"] >= 500
-    assert 0.0 < result.summary["kappa_stance"] <= 1.0
+    # The reported kappa is the one of the shipped files: recomputed here from the raw files, with each
+    # label the audit changed put back to what the writers gave (the blind pass saw those). A sentence
+    # changed twice (adjudication, then cleanlab review) goes back to the label before the first change.
+    second = pd.read_json("data/audit/second_pass.jsonl", lines=True)
+    corpus = pd.concat([pd.read_json(f"data/corpus/{s}.jsonl", lines=True) for s in ("train", "val", "test")])
+    first = {(r.article_id, r.sentence_index): r.stance for r in corpus.itertuples()}
+    restored = set()
+    for name in ("adjudication.jsonl", "cleanlab_review.jsonl"):
+        changes = pd.read_json(f"data/audit/{name}", lines=True) if Path(f"data/audit/{name}").is_file() else None
+        for change in [] if changes is None else changes[changes.corpus_changed.astype(bool)].itertuples():
+            key = (change.article_id, change.sentence_index)
+            if change.task == "stance" and key not in restored:
+                first[key] = change.corpus_label_before
+                restored.add(key)
+    writers = [first[(a, i)] for a, i in zip(second.article_id, second.sentence_index, strict=True)]
+    assert result.summary["second_pass_sentences"] == len(second)
+    assert result.summary["kappa_stance"] == round(cohen_kappa_score(writers, second.stance), 3)
     assert result.summary["cleanlab_reviewed"] >= 100
     issues = pd.read_csv(tmp_path / "label_issues.csv")
     assert {"task", "article_id", "label", "suggested", "given_label_probability"} <= set(issues.columns)

@@ -78,3 +78,114 @@ def test_every_experiment_file_loads():
     for file in files:
         assert file.read_text().startswith("# question:"), f"{file} states the question it asks"
         config.train_config(experiment=file)
+
+
+def _leaves(tree: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out |= _leaves(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize(("cls", "file"), [(TrainConfig, "configs/base.yaml"),
+                                           (config.ScoreConfig, "configs/score.yaml"),
+                                           (config.DataConfig, "configs/data.yaml")])
+def test_documented_yaml_and_dataclass_defaults_agree(cls, file):
+    assert config.load(cls, [file]) == cls()
+
+
+def test_base_yaml_documents_every_training_key():
+    documented = set(_leaves(config.read_yaml("configs/base.yaml")))
+    assert documented == set(_leaves(config.to_dict(TrainConfig())))
+
+
+def test_task_and_family_files_restate_no_base_value():
+    base = _leaves(config.read_yaml("configs/base.yaml"))
+    for file in sorted(Path("configs/task").glob("*.yaml")) + sorted(Path("configs/model").glob("*.yaml")):
+        for key, value in _leaves(config.read_yaml(file)).items():
+            if key in ("task", "model.family"):  # what the file is for
+                continue
+            assert value != base.get(key), f"{file} restates base.yaml's {key}: {value!r}; delete the line"
+
+
+def test_a_base_edit_reaches_every_family(tmp_path):
+    import shutil
+
+    configs = shutil.copytree("configs", tmp_path / "configs")
+    base = configs / "base.yaml"
+    base.write_text(base.read_text().replace("learning_rate: 2.0e-5", "learning_rate: 7.0e-5"))
+    for family in ("tfidf", "frozen", "setfit", "finetune"):
+        assert config.train_config("stance", family, config_dir=configs).training.learning_rate == 7e-5, family
+
+
+def test_set_wins_last_for_task_and_family(tmp_path):
+    cfg = config.train_config("stance", "tfidf", overrides=["task=sentiment", "model.family=finetune"])
+    assert (cfg.task, cfg.model.family) == ("sentiment", "finetune")
+    exp = write(tmp_path / "exp.yaml", "task: sentiment\nmodel:\n  family: frozen\n")
+    cfg = config.train_config(experiment=exp, overrides=["model.family=setfit"])
+    assert (cfg.task, cfg.model.family) == ("sentiment", "setfit")
+    cfg = config.train_config("stance", experiment=exp)
+    assert (cfg.task, cfg.model.family) == ("stance", "frozen"), "an explicit task still beats the experiment's"
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("uncertain_threshold=7", r"expected a value in \[0, 1\], found 7 in --set uncertain_threshold=7: "
+                              r"uncertain_threshold"),
+    ("batch_size=-3", r"expected a value > 0, found -3 in --set batch_size=-3: batch_size"),
+    ("chunk_articles=0", r"expected a value > 0, found 0 in --set chunk_articles=0: chunk_articles"),
+    ("max_article_bytes=0", r"expected a value > 0, found 0 in .*: max_article_bytes"),
+])
+def test_score_values_out_of_range_are_refused(override, message):
+    with pytest.raises(ConfigError, match=message):
+        config.load(config.ScoreConfig, ["configs/score.yaml"], [override])
+
+
+def test_out_of_range_value_in_a_file_names_the_file(tmp_path):
+    bad = write(tmp_path / "score.yaml", "uncertain_threshold: 7\n")
+    with pytest.raises(ConfigError, match=r"expected a value in \[0, 1\], found 7 in .*score\.yaml: "
+                                          r"uncertain_threshold$"):
+        config.load(config.ScoreConfig, [bad])
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("training.learning_rate=0", r"expected a value > 0, found 0 in .*: training\.learning_rate"),
+    ("training.learning_rate=-1e-5", r"expected a value > 0, found -1e-5 in .*: training\.learning_rate"),
+    ("training.warmup_ratio=1.5", r"expected a value in \[0, 1\], found 1\.5 in .*: training\.warmup_ratio"),
+    ("training.layerwise_lr_decay=0", r"expected a value in \(0, 1\], found 0 in .*: training\.layerwise_lr_decay"),
+    ("training.batch_size=0", r"expected a value > 0, found 0 in .*: training\.batch_size"),
+    ("training.epochs=0", r"expected a value > 0, found 0 in .*: training\.epochs"),
+    ("training.max_train_rows=-1", r"expected a value >= 0, found -1 in .*: training\.max_train_rows"),
+    ("model.max_length=0", r"expected a value > 0, found 0 in .*: model\.max_length"),
+    ("data.near_duplicate_jaccard=2", r"expected a value in \[0, 1\], found 2 in .*: data\.near_duplicate_jaccard"),
+])
+def test_training_values_out_of_range_are_refused(override, message):
+    with pytest.raises(ConfigError, match=message):
+        config.train_config("stance", "finetune", overrides=[override])
+
+
+def test_in_range_edges_load():
+    cfg = config.load(config.ScoreConfig, ["configs/score.yaml"], ["uncertain_threshold=0", "batch_size=1"])
+    assert (cfg.uncertain_threshold, cfg.batch_size) == (0.0, 1)
+    assert config.load(config.ScoreConfig, [], ["uncertain_threshold=1"]).uncertain_threshold == 1.0
+
+
+def test_relative_paths_are_taken_from_the_repo_root(tmp_path, monkeypatch):
+    from pipeline import paths
+
+    monkeypatch.chdir(tmp_path)
+    cfg = config.train_config("stance", "tfidf", config_dir=paths.CONFIGS,
+                              overrides=["training.output_dir=outputs/elsewhere"])
+    assert Path(cfg.data.corpus_dir) == paths.REPO_ROOT / "data" / "corpus"
+    assert Path(cfg.training.output_dir) == paths.REPO_ROOT / "outputs" / "elsewhere"
+    assert (Path(cfg.data.corpus_dir) / "train.jsonl").is_file()
+    assert config.train_config("stance", "tfidf").training.output_dir == str(paths.OUTPUTS / "train")
+
+
+def test_exponent_without_a_dot_is_a_float():
+    assert config.train_config("stance", "finetune", overrides=["training.learning_rate=3e-5"]).training.learning_rate \
+        == 3e-5
+    with pytest.raises(ConfigError, match=r"expected float, found str in .*: training\.learning_rate"):
+        config.train_config("stance", "finetune", overrides=["training.learning_rate=fast"])

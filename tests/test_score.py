@@ -217,3 +217,89 @@ def test_summary_groups_name_variants_into_one_stakeholder():
         "Brightwell Labs": {"dominant_stance": "confident", "evidence": [2], "stances": {"confident": 1}},
     }
     assert summary["stance_counts"] == {"wary": 2, "confident": 1, "neutral": 1}
+
+
+def _train_champion(corpus: Path, tmp_path: Path, task: str, *extra: str):
+    from pipeline import train
+
+    return train.run(config.train_config(task, "tfidf", overrides=[
+        f"data.corpus_dir={corpus}", f"training.output_dir={tmp_path / 'train'}", *extra]))
+
+
+def test_rerun_after_a_new_champion_refuses_and_fresh_rescores(tiny_corpus, articles_dir, tmp_path, store):
+    for task in ("stance", "sentiment"):
+        _train_champion(tiny_corpus, tmp_path, task)
+    cfg = config.load(config.ScoreConfig, [Path("configs/score.yaml")], ["chunk_articles=1"])
+    out = tmp_path / "out"
+    score.run(cfg, [str(articles_dir)], str(out))
+    before = pd.read_parquet(out / "sentences.parquet").sort_values(["article_id", "sentence_index"])
+    parts = json.loads(sorted((out / "parts").glob("part-*.json"))[0].read_text())
+    assert parts["setup"]["stance_model"].startswith("stance-classifier version 1 (run ")
+    newer = _train_champion(tiny_corpus, tmp_path, "stance", "training.max_train_rows=6", "training.seed=5",
+                            "tracking.promote=true")
+    assert newer.registered_version == "2" and newer.promoted
+    with pytest.raises(score.ScoreError, match=r"parts scored with a different setup \(part-00001: stance_model was "
+                                               r"stance-classifier version 1 \(run \w+\), now stance-classifier "
+                                               r"version 2 \(run \w+\)\)\. .*rerun with --fresh"):
+        score.run(cfg, [str(articles_dir)], str(out))
+    fresh = score.run(cfg, [str(articles_dir)], str(out), fresh=True)
+    assert fresh.skipped == 0 and fresh.articles == len(ARTICLES)
+    after = pd.read_parquet(out / "sentences.parquet").sort_values(["article_id", "sentence_index"])
+    assert len(after) == len(before)
+    assert (after.stance.to_numpy() != before.stance.to_numpy()).any(), "the new champion's labels replace the old"
+    assert not (out / "parts" / "part-00004.json").exists(), "--fresh cleared the old parts"
+
+
+def test_rerun_with_another_threshold_or_fast_path_names_what_changed(models, articles_dir, tmp_path, store):
+    out = tmp_path / "out"
+    score.run(score_cfg(models), [str(articles_dir)], str(out))
+    with pytest.raises(score.ScoreError, match=r"uncertain_threshold was 0\.4, now 0\.6\)"):
+        score.run(score_cfg(models, "uncertain_threshold=0.6"), [str(articles_dir)], str(out))
+    with pytest.raises(score.ScoreError, match=r"fast_path was bf16, now none\)"):
+        score.run(score_cfg(models, "fast_path=none"), [str(articles_dir)], str(out))
+    again = score.run(score_cfg(models, "batch_size=8"), [str(articles_dir)], str(out))
+    assert again.skipped == len(ARTICLES), "a setting that does not change labels keeps the resume"
+
+
+def test_cli_rerun_refuses_in_one_line_and_fresh_starts_over(models, articles_dir, tmp_path, store):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    base = ["score", str(articles_dir), "--out", str(tmp_path / "out"), "--model", str(models["stance"]),
+            "--sentiment-model", str(models["sentiment"])]
+    assert CliRunner().invoke(app, base).exit_code == 0
+    refused = CliRunner().invoke(app, [*base, "--set", "uncertain_threshold=0.9"])
+    assert refused.exit_code == 2
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.output
+    assert "uncertain_threshold was 0.4, now 0.9" in refused.stderr and "--fresh" in refused.stderr
+    fresh = CliRunner().invoke(app, [*base, "--set", "uncertain_threshold=0.9", "--fresh"])
+    assert fresh.exit_code == 0, fresh.output
+
+
+def test_duplicate_article_ids_keep_the_first_and_report_the_rest(models, tmp_path, store):
+    table = tmp_path / "feed.jsonl"
+    table.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in [
+        ("a1", ARTICLES["harbour"]), ("a2", ARTICLES["freight"]), ("a1", ARTICLES["ministry"])]))
+    result = score.run(score_cfg(models), [str(table)], str(tmp_path / "out"))
+    errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert errors == [{"id": "a1", "source": f"{table}:3", "reason": "duplicate article id 'a1'; ids must be unique"}]
+    rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
+    assert result.articles == 2 and set(rows.article_id) == {"a1", "a2"}
+    assert rows[rows.article_id == "a1"].text.iloc[0].startswith("PORTVALE"), "the first a1 is the one scored"
+
+
+def test_a_100000_character_sentence_is_scored_in_bounded_pieces(models, tmp_path, store):
+    from pipeline import segment
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "runon.txt").write_text(" ".join(f"word{i % 89}" for i in range(15_000))[:100_000].rstrip())
+    (folder / "menu.html").write_text("<html><body><nav><a href='/'>Home</a> | <a href='/x'>Sport</a></nav>"
+                                      "</body></html>")
+    result = score.run(score_cfg(models), [str(folder)], str(tmp_path / "out"))
+    rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
+    assert result.articles == 1 and len(rows) >= 100
+    assert rows.text.str.len().max() <= segment.MAX_SENTENCE_CHARS
+    errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert [(e["id"], e["reason"]) for e in errors] == [("menu", "no main article text found in the HTML page")]
