@@ -70,7 +70,8 @@ def test_cli_reports_a_locked_store_in_one_line_with_exit_code_2(tiny_corpus, tm
         holder.kill()
         holder.wait()
     assert done.returncode == 2, done.stderr[-2000:]
-    assert "is locked by a writer in another process (waited 1 s)" in done.stdout
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "is locked by a writer in another process (waited 1 s)" in errors[0]
     assert "Traceback" not in done.stdout + done.stderr
 
 
