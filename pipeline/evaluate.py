@@ -7,8 +7,10 @@ overall, and the share of minimal pairs with both sides right (``suite/pairs_bot
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -50,17 +52,23 @@ def suite_metrics(classifier: Classifier, suite: pd.DataFrame, batch_size: int =
     return result, predicted
 
 
+@contextlib.contextmanager
+def _evaluation_run(cfg: EvaluateConfig, classifier: Classifier, name: str, kind: str, n_rows: int
+                    ) -> Iterator[tracking.Run]:
+    tags = {"task": classifier.task, "model_family": classifier.family, "model_uri": cfg.model,
+            "eval_data": str(cfg.data), "kind": kind}
+    with tracking.start_run(f"{classifier.task}-evaluation", name, tags, cfg.tracking_uri) as run:
+        run.params({"model_uri": cfg.model, "data": cfg.data, "n_rows": n_rows})
+        yield run
+
+
 def _run_suite(cfg: EvaluateConfig, classifier: Classifier) -> EvaluateResult:
     suite, errors = read_suite(cfg.data)
     if errors:
         raise DataError("\n".join(errors[:20]))
     result, predicted = suite_metrics(classifier, suite, cfg.batch_size)
-    name = f"suite-{classifier.task}-{classifier.family}"
-    tags = {"task": classifier.task, "model_family": classifier.family, "model_uri": cfg.model,
-            "eval_data": str(cfg.data), "kind": "suite"}
-    with tracking.start_run(f"{classifier.task}-evaluation", name, tags, cfg.tracking_uri) as run, \
-            tempfile.TemporaryDirectory() as tmp:
-        run.params({"model_uri": cfg.model, "data": cfg.data, "n_rows": len(suite)})
+    with _evaluation_run(cfg, classifier, f"suite-{classifier.task}-{classifier.family}", "suite",
+                         len(suite)) as run, tempfile.TemporaryDirectory() as tmp:
         run.metrics(result)
         wrong = predicted[~predicted["correct"]][["id", "rule", "pair", "text", classifier.task, "predicted"]]
         wrong.to_csv(Path(tmp) / "suite_errors.csv", index=False)
@@ -89,11 +97,7 @@ def run(cfg: EvaluateConfig) -> EvaluateResult:
     probabilities = classifier.predict_proba(texts, cfg.batch_size)
     result = metrics.compute(y, probabilities, labels)
     name = f"eval-{classifier.task}-{classifier.family}-{Path(cfg.data).stem}"
-    tags = {"task": classifier.task, "model_family": classifier.family, "model_uri": cfg.model,
-            "eval_data": str(cfg.data), "kind": "evaluation"}
-    with tracking.start_run(f"{classifier.task}-evaluation", name, tags, cfg.tracking_uri) as run, \
-            tempfile.TemporaryDirectory() as tmp:
-        run.params({"model_uri": cfg.model, "data": cfg.data, "n_rows": len(frame)})
+    with _evaluation_run(cfg, classifier, name, "evaluation", len(frame)) as run, tempfile.TemporaryDirectory() as tmp:
         run.metrics({f"test/{k}": v for k, v in result.items()})
         predicted = np.asarray(probabilities).argmax(1)
         run.text(metrics.report_text(y, predicted, labels), "eval/classification_report.txt")
