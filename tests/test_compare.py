@@ -18,6 +18,9 @@ def test_compare_lists_runs_with_per_class_f1(tiny_corpus, tmp_path, store):
     for name in result.table["run"]:
         assert name in page
     assert "F1 accusatory" not in page and ">accusatory<" in page
+    # Every training run is scored on the shipped boundary suite; compare shows it per rule.
+    assert result.table[["suite", "suite pairs", "suite B1", "suite S1"]].notna().all().all()
+    assert "boundary suite" in page and "suite B7" in page
 
     chosen = result.table["run"].iloc[-1]
     one = compare.run(compare.CompareConfig(task="stance", out=str(tmp_path / "one"), runs=[chosen]))
