@@ -186,8 +186,9 @@ def evaluate(
     if suite:
         rows = [{"rule": k.removeprefix("suite/"), "accuracy": v} for k, v in result.metrics.items()
                 if k != "suite/pairs"]
-        console.print(_table(f"{result.task}: boundary suite ({result.n_rows} sentences, "
-                             f"{int(result.metrics.get('suite/pairs', 0))} minimal pairs)", rows, ["rule", "accuracy"]))
+        console.print(_table(f"{result.task}: suite", rows, ["rule", "accuracy"]))
+        console.print(f"boundary suite: {result.n_rows} sentences, {int(result.metrics.get('suite/pairs', 0))} "
+                      f"minimal pairs crossing a {result.task} border (docs/labels.md)", highlight=False)
         return
     per_class = [{"label": k.removeprefix("f1_"), "f1": v} for k, v in result.metrics.items() if k.startswith("f1_")]
     console.print(f"{result.task}: macro-F1 {result.metrics['macro_f1']:.3f}, accuracy "
