@@ -75,6 +75,6 @@ def test_load_test_of_the_served_model_has_no_errors_and_refuses_an_oversize_pay
 def test_load_test_runs_only_against_the_loopback():
     from pipeline import bench
 
-    with pytest.raises(ValueError, match=r"only runs against a loopback address \(127\.0\.0\.1\), not "
+    with pytest.raises(bench.BenchError, match=r"only runs against a loopback address \(127\.0\.0\.1\), not "
                                          r"http://example\.org:8080"):
         bench.load_test("http://example.org:8080", ["text"], requests=1)
