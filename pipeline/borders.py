@@ -13,7 +13,6 @@ import re
 import pandas as pd
 
 RULES = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "S1")
-STANCE_RULES = RULES[:-1]  # S1 is a sentiment rule
 
 _I = re.IGNORECASE
 # B1: an enforcement or legal action, and its stated reason (the wrong).
