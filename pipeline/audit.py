@@ -47,7 +47,10 @@ def corpus_frame(corpus_dir: str) -> pd.DataFrame:
 
 
 # Label changes made after the writers' first pass, in the order they were made.
-CHANGE_FILES = ("adjudication.jsonl", "cleanlab_review.jsonl", "relabel.jsonl")
+CHANGE_FILES = ("adjudication.jsonl", "cleanlab_review.jsonl", "relabel.jsonl", "round3_check.jsonl")
+# Blind checks with one row per sentence and task (the relabel schema), and the prefix of their summary keys:
+# the second round's border relabel of the first-round corpus, the third round's check of its new writing.
+BLIND_CHECKS = {"relabel.jsonl": "relabel", "round3_check.jsonl": "round3"}
 
 
 def _recorded_changes(folder: Path) -> list[dict[str, Any]]:
@@ -123,30 +126,30 @@ def border_candidates(corpus_dir: str, out: Path) -> int:
     return len(found)
 
 
-def relabel_summary(corpus: pd.DataFrame, relabel_path: Path) -> dict[str, Any]:
-    """The border relabel pass: agreement of the blind relabel with the labels it checked, and the
-    label changes per border rule and per writer (``data/audit/relabel.jsonl``, one row per sentence
-    and task)."""
+def relabel_summary(corpus: pd.DataFrame, relabel_path: Path, prefix: str = "relabel") -> dict[str, Any]:
+    """A blind relabel pass: agreement of the blind labels with the labels they checked, and the label
+    changes per border rule and per writer (``data/audit/relabel.jsonl`` and ``round3_check.jsonl``, one
+    row per sentence and task); keys start with ``prefix``."""
     rows, errors = read_jsonl(relabel_path)
     if errors:
         raise AuditError("\n".join(errors))
     frame = pd.DataFrame(rows)
     writers = corpus.set_index(["article_id", "sentence_index"])["writer"]
     frame["writer"] = [writers.get((a, i), "?") for a, i in zip(frame.article_id, frame.sentence_index, strict=True)]
-    summary: dict[str, Any] = {"relabel_sentences": int(frame[["article_id", "sentence_index"]].drop_duplicates()
+    summary: dict[str, Any] = {f"{prefix}_sentences": int(frame[["article_id", "sentence_index"]].drop_duplicates()
                                                          .shape[0])}
     for task, group in frame.groupby("task"):
-        summary[f"relabel_kappa_{task}"] = round(float(cohen_kappa_score(group.corpus_label_before,
+        summary[f"{prefix}_kappa_{task}"] = round(float(cohen_kappa_score(group.corpus_label_before,
                                                                          group.relabel)), 3)
-        summary[f"relabel_adjudicated_{task}"] = int(group.adjudicated.sum())
+        summary[f"{prefix}_adjudicated_{task}"] = int(group.adjudicated.sum())
         changed = group[group.corpus_changed]
-        summary[f"relabel_changed_{task}"] = len(changed)
+        summary[f"{prefix}_changed_{task}"] = len(changed)
         per_rule = changed.explode("rules").rules.value_counts()
-        summary[f"relabel_changed_{task}_per_rule"] = {str(k): int(v) for k, v in per_rule.items()}
-        summary[f"relabel_changed_{task}_per_writer"] = {str(k): int(v)
+        summary[f"{prefix}_changed_{task}_per_rule"] = {str(k): int(v) for k, v in per_rule.items()}
+        summary[f"{prefix}_changed_{task}_per_writer"] = {str(k): int(v)
                                                          for k, v in changed.writer.value_counts().items()}
         moves = changed.groupby(["corpus_label_before", "final"]).size().sort_values(ascending=False)
-        summary[f"relabel_moves_{task}"] = {f"{a} -> {b}": int(n) for (a, b), n in moves.items()}
+        summary[f"{prefix}_moves_{task}"] = {f"{a} -> {b}": int(n) for (a, b), n in moves.items()}
     return summary
 
 
@@ -185,9 +188,9 @@ def run(cfg: AuditConfig) -> AuditResult:
         decided, _ = read_jsonl(adjudication)
         summary["disagreements_adjudicated"] = len(decided)
         summary["adjudication_changed_corpus_label"] = sum(bool(r.get("corpus_changed")) for r in decided)
-    relabel = Path(cfg.second_pass).with_name("relabel.jsonl")
-    if relabel.is_file():
-        summary |= relabel_summary(corpus, relabel)
+    for name, prefix in BLIND_CHECKS.items():
+        if (path := Path(cfg.second_pass).with_name(name)).is_file():
+            summary |= relabel_summary(corpus, path, prefix)
     issues = pd.concat([label_issues(corpus, task, cfg.folds) for task in ("stance", "sentiment")],
                        ignore_index=True)
     summary["cleanlab_flagged_stance"] = int((issues.task == "stance").sum())
