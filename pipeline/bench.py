@@ -34,7 +34,7 @@ import numpy as np
 import psutil
 import torch
 
-from pipeline import config, metrics, paths, tracking
+from pipeline import calibration, config, metrics, paths, tracking
 from pipeline.data import label_maps, load_split
 from pipeline.errors import PipelineError
 
@@ -112,7 +112,12 @@ def encoder_flops_per_sentence(model: torch.nn.Module, tokens: float) -> float:
 
 
 def _one_at_a_time(classifier, texts: list[str]) -> np.ndarray:
-    """The naive baseline: a transformers.pipeline called with one sentence at a time."""
+    """The naive baseline: a transformers.pipeline called with one sentence at a time, then the model's
+    temperature, as the scorer applies it."""
+    return calibration.scale(_pipeline_one_at_a_time(classifier, texts), classifier.temperature)
+
+
+def _pipeline_one_at_a_time(classifier, texts: list[str]) -> np.ndarray:
     from transformers import pipeline
 
     if classifier.family == "finetune":

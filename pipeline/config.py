@@ -144,6 +144,12 @@ class TrainingConfig:
 
 
 @dataclasses.dataclass
+class CalibrationConfig:
+    temperature_scaling: bool = True
+    target_accuracy: Annotated[float, Bounds(0, 1, low_open=True)] = 0.95
+
+
+@dataclasses.dataclass
 class TrackingConfig:
     tracking_uri: str = ""
     register: bool = True
@@ -157,6 +163,7 @@ class TrainConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    calibration: CalibrationConfig = dataclasses.field(default_factory=CalibrationConfig)
     tracking: TrackingConfig = dataclasses.field(default_factory=TrackingConfig)
 
 
@@ -175,7 +182,7 @@ class EvaluateConfig:
 class ScoreConfig:
     stance_model: str = "models:/stance-classifier@champion"
     sentiment_model: str = "models:/sentiment-classifier@champion"
-    uncertain_threshold: Share = 0.4
+    uncertain_threshold: Share | None = None  # None: the threshold saved with the stance model
     id_column: str = "id"
     text_column: str = "text"
     chunk_articles: PositiveInt = 64

@@ -5,8 +5,9 @@
 - ``setfit``: the SetFit method: contrastive fine-tuning of the encoder on sentence pairs, then the head.
 - ``finetune``: full fine-tuning of ``AutoModelForSequenceClassification`` with the HF ``Trainer``.
 
-A saved model is a folder with ``meta.json`` (family, task, ``id2label``, encoder, max_length) and the
-family's weights; ``load_classifier(folder)`` restores any of them for scoring.
+A saved model is a folder with ``meta.json`` (family, task, ``id2label``, encoder, max_length, and the
+temperature and ``uncertain`` threshold fitted on validation: see ``calibration``) and the family's
+weights; ``load_classifier(folder)`` restores any of them for scoring, calibrated.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.utils.class_weight import compute_class_weight
 
-from pipeline import encoders
+from pipeline import calibration, encoders
 from pipeline.config import ModelConfig, TrainingConfig
 
 MetricsCallback = Callable[[dict[str, float], int], None]
@@ -65,6 +66,8 @@ def full_probabilities(probabilities: np.ndarray, classes: np.ndarray, n_labels:
 class Classifier:
     family = ""
     inference_bf16 = True  # bf16 autocast at prediction time; set_fast_path changes it
+    temperature = 1.0  # fitted on validation after training (1.0: models saved before calibration)
+    uncertain_threshold: float | None = None  # chosen on validation; None: models saved before calibration
 
     def __init__(self, task: str, id2label: dict[int, str], model_cfg: ModelConfig):
         self.task = task
@@ -77,7 +80,8 @@ class Classifier:
 
     def meta(self) -> dict[str, Any]:
         return {"family": self.family, "task": self.task, "id2label": self.id2label,
-                "encoder": self.model_cfg.encoder, "max_length": self.model_cfg.max_length}
+                "encoder": self.model_cfg.encoder, "max_length": self.model_cfg.max_length,
+                "temperature": self.temperature, "uncertain_threshold": self.uncertain_threshold}
 
     def fit(self, train_texts: list[str], train_y: np.ndarray, val_texts: list[str], val_y: np.ndarray,
             training: TrainingConfig, on_metrics: MetricsCallback | None = None) -> dict[str, Any]:
@@ -96,8 +100,13 @@ class Classifier:
         if mode == "int8" and module is not None:
             torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def raw_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """The family's own probabilities, before temperature scaling."""
         raise NotImplementedError
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Calibrated probabilities: the family's, scaled by the temperature fitted on validation."""
+        return calibration.scale(self.raw_proba(texts, batch_size), self.temperature)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -124,7 +133,7 @@ class TfidfClassifier(Classifier):
         self.pipeline.fit(train_texts, train_y)
         return {}
 
-    def predict_proba(self, texts, batch_size=64):
+    def raw_proba(self, texts, batch_size=64):
         head = self.pipeline[-1]
         return full_probabilities(self.pipeline.predict_proba(list(texts)), head.classes_, len(self.id2label))
 
@@ -201,7 +210,7 @@ class FrozenClassifier(Classifier):
         self.head = _fit_head(embeddings, train_y, self.model_cfg.head_C, training.class_weights, training.seed)
         return {}
 
-    def predict_proba(self, texts, batch_size=64):
+    def raw_proba(self, texts, batch_size=64):
         embeddings = self._encoder().encode(list(texts), batch_size, self.inference_bf16)
         return full_probabilities(self.head.predict_proba(embeddings), self.head.classes_, len(self.id2label))
 
@@ -411,7 +420,7 @@ class FinetuneClassifier(Classifier):
     def torch_module(self):
         return self.model
 
-    def predict_proba(self, texts, batch_size=64):
+    def raw_proba(self, texts, batch_size=64):
         self.model.eval()
         texts = list(texts)
         out = np.zeros((len(texts), len(self.id2label)), dtype=np.float32)
@@ -450,5 +459,7 @@ def load_classifier(folder: str | Path) -> Classifier:
     model_cfg = ModelConfig(family=meta["family"], encoder=meta["encoder"], max_length=meta["max_length"])
     classifier = FAMILIES[meta["family"]](meta["task"], meta["id2label"], model_cfg)
     classifier._load(folder)
+    classifier.temperature = float(meta.get("temperature", 1.0))
+    classifier.uncertain_threshold = meta.get("uncertain_threshold")
     return classifier
 

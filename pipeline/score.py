@@ -4,8 +4,9 @@ Articles stream through in chunks of ``chunk_articles``. Each chunk is written a
 file of sentences, then a JSON file of article summaries and input errors that marks it complete),
 each write atomic. A rerun on the same folder skips the articles of completed parts, so an
 interrupted run resumes without duplicating or losing a row. Each part records what scored it (the
-model versions the URIs resolved to, the uncertain threshold, the fast path, the package version); a
-rerun with anything different stops and names what changed, and ``fresh=True`` starts over. The final
+model versions the URIs resolved to, the uncertain threshold (the stance model's own, chosen on
+validation, unless the config sets one), the fast path, the package version); a rerun with anything
+different stops and names what changed, and ``fresh=True`` starts over. The final
 files are assembled from the parts at the end: ``sentences.parquet``, ``sentences.csv``,
 ``articles.json``, ``errors.jsonl``, ``collection.json`` (the collection overview) and ``report.html``.
 """
@@ -36,6 +37,8 @@ from pipeline.errors import PipelineError
 from pipeline.inputs import Article, InputError, InputProblem, check_tables, read_articles
 
 UNCERTAIN = "uncertain"
+# The fixed threshold of stance models saved before calibration (they carry no threshold of their own).
+LEGACY_UNCERTAIN_THRESHOLD = 0.4
 NO_STANCE = ("neutral", UNCERTAIN)
 # Optional article metadata from the input (empty when it has none), kept on every sentence and summary.
 ARTICLE_FIELDS = ("title", "outlet", "date")
@@ -250,13 +253,25 @@ def _assemble(out: Path, parts: list[tuple[Path, dict[str, Any]]], cfg: ScoreCon
     return totals
 
 
+def uncertain_threshold(cfg: ScoreConfig, stance_uri: str) -> float:
+    """The configured threshold when one is given, else the one chosen on validation and saved with the
+    stance model, else (a model saved before calibration) ``LEGACY_UNCERTAIN_THRESHOLD``."""
+    if cfg.uncertain_threshold is not None:
+        return cfg.uncertain_threshold
+    saved = tracking.model_meta(stance_uri).get("uncertain_threshold")
+    return LEGACY_UNCERTAIN_THRESHOLD if saved is None else float(saved)
+
+
 def scoring_setup(cfg: ScoreConfig) -> tuple[dict[str, Any], ScoreConfig]:
-    """What decides the labels, with the model URIs resolved to versions; and ``cfg`` pinned to those."""
+    """What decides the labels, with the model URIs resolved to versions and the uncertain threshold to a
+    number; and ``cfg`` pinned to those."""
     stance_uri, stance = tracking.resolve_model(cfg.stance_model)
     sentiment_uri, sentiment = tracking.resolve_model(cfg.sentiment_model)
-    setup = {"stance_model": stance, "sentiment_model": sentiment, "uncertain_threshold": cfg.uncertain_threshold,
+    threshold = uncertain_threshold(cfg, stance_uri)
+    setup = {"stance_model": stance, "sentiment_model": sentiment, "uncertain_threshold": threshold,
              "fast_path": cfg.fast_path, "package_version": pipeline.__version__}
-    return setup, dataclasses.replace(cfg, stance_model=stance_uri, sentiment_model=sentiment_uri)
+    return setup, dataclasses.replace(cfg, stance_model=stance_uri, sentiment_model=sentiment_uri,
+                                      uncertain_threshold=threshold)
 
 
 def _check_same_setup(out_dir: Path, completed: list[tuple[Path, dict[str, Any]]], setup: dict[str, Any]) -> None:

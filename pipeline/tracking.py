@@ -344,14 +344,17 @@ class Run:
         mlflow.set_tags(tags)
 
     def log_model(self, model_dir: Path, example_texts: list[str], example_output: pd.DataFrame,
-                  registered_name: str | None) -> str | None:
-        """Logs the classifier as an MLflow pyfunc model; returns the registered version, if any."""
+                  registered_name: str | None, metadata: dict[str, Any] | None = None) -> str | None:
+        """Logs the classifier as an MLflow pyfunc model; returns the registered version, if any.
+
+        ``metadata`` goes into the MLmodel file, for people reading it; the model itself reads its
+        ``meta.json``."""
         example = pd.DataFrame({"text": example_texts})
         signature = mlflow.models.infer_signature(example, example_output)
         info = mlflow.pyfunc.log_model(
             name="model", python_model=NewsClassifierModel(), artifacts={"model_dir": str(model_dir)},
             signature=signature, input_example=example, registered_model_name=registered_name,
-            pip_requirements=PIP_REQUIREMENTS)
+            pip_requirements=PIP_REQUIREMENTS, metadata=metadata)
         location = MlflowClient().get_logged_model(info.model_id).artifact_location
         local = Path(urllib.parse.urlparse(location).path) if location.startswith(("file:", "/")) else None
         # The store's copy of the classifier folder, when the artifacts live on this disk.
@@ -408,18 +411,33 @@ def search_runs(experiment: str, tracking: str = "") -> pd.DataFrame:
 # ---------------------------------------------------------------- scoring
 
 
-def model_labels(uri: str) -> list[str]:
-    """The label order saved with a logged model (its ``id2label``), without loading its weights."""
+def model_meta(uri: str) -> dict[str, Any]:
+    """The ``meta.json`` saved with a model (labels, temperature, uncertain threshold), without its weights.
+
+    ``uri`` is a models:/ or runs:/ URI, a logged model's folder (with MLmodel) or a saved model folder."""
     import yaml
 
+    path = Path(uri)
+    if path.is_dir() and (path / "meta.json").is_file():
+        return json.loads((path / "meta.json").read_text())
     try:
-        mlmodel = yaml.safe_load(Path(mlflow.artifacts.download_artifacts(f"{uri.rstrip('/')}/MLmodel")).read_text())
+        if path.is_dir():
+            mlmodel = yaml.safe_load((path / "MLmodel").read_text())
+        else:
+            mlmodel = yaml.safe_load(Path(mlflow.artifacts.download_artifacts(
+                f"{uri.rstrip('/')}/MLmodel")).read_text())
         folder = mlmodel["flavors"]["python_function"]["artifacts"]["model_dir"]["path"]
-        meta = mlflow.artifacts.download_artifacts(f"{uri.rstrip('/')}/{folder}/meta.json")
-    except (mlflow.exceptions.MlflowException, KeyError, TypeError) as err:
+        meta = path / folder / "meta.json" if path.is_dir() else Path(
+            mlflow.artifacts.download_artifacts(f"{uri.rstrip('/')}/{folder}/meta.json"))
+        return json.loads(meta.read_text())
+    except (mlflow.exceptions.MlflowException, KeyError, TypeError, OSError) as err:
         raise ModelLoadError(f"{uri!r} is not a logged model of this project (no model_dir/meta.json): "
                              f"{getattr(err, 'message', err)}") from err
-    id2label = json.loads(Path(meta).read_text())["id2label"]
+
+
+def model_labels(uri: str) -> list[str]:
+    """The label order saved with a logged model (its ``id2label``), without loading its weights."""
+    id2label = model_meta(uri)["id2label"]
     return [id2label[str(i)] for i in range(len(id2label))]
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline import metrics, tracking
+from pipeline import calibration, metrics, tracking
 from pipeline.config import TrainConfig, to_dict
 from pipeline.data import DataError, data_version, label_maps, load_split, read_suite
 from pipeline.model import Classifier, build_classifier
@@ -44,7 +44,9 @@ def model_label(cfg: TrainConfig) -> str:
 
 def _curated_params(cfg: TrainConfig, sizes: dict[str, int]) -> dict[str, Any]:
     params = {"task": cfg.task, "family": cfg.model.family, "max_length": cfg.model.max_length,
-              "class_weights": cfg.training.class_weights, "seed": cfg.training.seed, **sizes}
+              "class_weights": cfg.training.class_weights, "seed": cfg.training.seed,
+              "temperature_scaling": cfg.calibration.temperature_scaling,
+              "target_accuracy": cfg.calibration.target_accuracy, **sizes}
     if cfg.model.family == "tfidf":
         params |= {"tfidf_C": cfg.model.tfidf_C, "tfidf_max_features": cfg.model.tfidf_max_features}
     else:
@@ -116,6 +118,31 @@ def _disk_mib(folders: list[Path], since: float = 0.0) -> float:
     return total / 2**20
 
 
+def calibrate(classifier: Classifier, cfg: TrainConfig, raw: dict[str, np.ndarray], ys: dict[str, np.ndarray],
+              run: tracking.Run, diagram: Path) -> None:
+    """Fits the temperature (when configured) and chooses the uncertain threshold on validation; sets both
+    on the classifier (its save keeps them) and logs ECE before and after, the threshold and its coverage."""
+    if cfg.calibration.temperature_scaling:
+        classifier.temperature = calibration.fit_temperature(raw["val"], ys["val"])
+    calibrated = {split: calibration.scale(p, classifier.temperature) for split, p in raw.items()}
+    chosen = calibration.choose_threshold(calibrated["val"], ys["val"], cfg.calibration.target_accuracy)
+    classifier.uncertain_threshold = chosen.threshold
+    values = {"val/temperature": classifier.temperature, "val/uncertain_threshold": chosen.threshold,
+              "val/coverage": chosen.coverage, "val/covered_accuracy": chosen.covered_accuracy,
+              "val/target_accuracy_reached": float(chosen.reached)}
+    for split, p in raw.items():
+        values[f"{split}/ece_uncalibrated"] = metrics.expected_calibration_error(p, ys[split])
+    for split in ("val", "test"):
+        values[f"{split}/nll_uncalibrated"] = calibration.negative_log_likelihood(raw[split], ys[split], 1.0)
+        values[f"{split}/nll"] = calibration.negative_log_likelihood(raw[split], ys[split], classifier.temperature)
+    values["test/coverage"], values["test/covered_accuracy"] = calibration.coverage_at(
+        calibrated["test"], ys["test"], chosen.threshold)
+    run.metrics(values)
+    panels = {split: (raw[split], calibrated[split], ys[split]) for split in ("val", "test")}
+    run.artifact(calibration.plot_reliability(panels, diagram, f"{cfg.task}: reliability before and after "
+                                              "temperature scaling", classifier.temperature), "eval")
+
+
 def run(cfg: TrainConfig) -> TrainResult:
     """Trains, evaluates on val and test, logs everything to MLflow, registers and maybe promotes."""
     label2id, id2label = label_maps(cfg.task)
@@ -154,9 +181,12 @@ def run(cfg: TrainConfig) -> TrainResult:
         train_seconds = time.perf_counter() - started
 
         results = {}
-        probabilities = {}
+        raw = {split: classifier.raw_proba(texts[split], cfg.training.eval_batch_size)
+               for split in ("train", "val", "test")}
+        calibrate(classifier, cfg, raw, ys, run, out / "reliability_diagram.png")
+        # What the saved model's predict_proba returns for these sentences (the fitted temperature applied).
+        probabilities = {split: calibration.scale(p, classifier.temperature) for split, p in raw.items()}
         for split in ("train", "val", "test"):
-            probabilities[split] = classifier.predict_proba(texts[split], cfg.training.eval_batch_size)
             results[split] = metrics.compute(ys[split], probabilities[split], classifier.labels)
             run.metrics({f"{split}/{k}": v for k, v in results[split].items()})
         best_val = max(results["val"]["macro_f1"], fit_info.get("best_val_macro_f1") or 0.0)
@@ -191,7 +221,9 @@ def run(cfg: TrainConfig) -> TrainResult:
         example = texts["test"][:3]
         example_output = tracking.predictions_frame(probabilities["test"][:3], labels)
         registered_name = tracking.REGISTERED_NAMES[cfg.task] if cfg.tracking.register else None
-        version = run.log_model(model_dir, example, example_output, registered_name)
+        version = run.log_model(model_dir, example, example_output, registered_name, metadata={
+            "temperature": classifier.temperature, "uncertain_threshold": classifier.uncertain_threshold,
+            "target_accuracy": cfg.calibration.target_accuracy})
         disk_mib = _disk_mib([Path(cfg.training.output_dir)], since=wall_started) + _disk_mib(
             [run.model_dir] if run.model_dir else [])
         run.metrics({"train/disk_mib": disk_mib})

@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,32 @@ def test_out_of_range_value_in_a_file_names_the_file(tmp_path):
 def test_training_values_out_of_range_are_refused(override, message):
     with pytest.raises(ConfigError, match=message):
         config.train_config("stance", "finetune", overrides=[override])
+
+
+@pytest.mark.parametrize(("key", "line", "message"), [
+    ("target_accuracy", "  target_accuracy: 1.5",
+     r"expected a value in \(0, 1\], found 1\.5 in .*base\.yaml: calibration\.target_accuracy$"),
+    ("target_accuracy", "  target_accuracy: 0",
+     r"expected a value in \(0, 1\], found 0 in .*base\.yaml: calibration\.target_accuracy$"),
+    ("temperature_scaling", "  temperature_scaling: sometimes",
+     r"expected bool, found str in .*base\.yaml: calibration\.temperature_scaling$"),
+    ("temperature_scaling", "  temperature: 0.5",
+     r"unknown key in .*base\.yaml: calibration\.temperature \(allowed: target_accuracy, temperature_scaling\)"),
+])
+def test_bad_calibration_values_name_the_file_and_key(tmp_path, key, line, message):
+    configs = tmp_path / "configs"
+    shutil.copytree("configs", configs)
+    base = configs / "base.yaml"
+    lines = [line if text.startswith(f"  {key}:") else text for text in base.read_text().splitlines()]
+    base.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=message):
+        config.train_config("stance", "tfidf", config_dir=configs)
+
+
+def test_score_threshold_null_means_the_models_own():
+    assert config.load(config.ScoreConfig, ["configs/score.yaml"]).uncertain_threshold is None
+    explicit = config.load(config.ScoreConfig, ["configs/score.yaml"], ["uncertain_threshold=0.7"])
+    assert explicit.uncertain_threshold == 0.7
 
 
 def test_in_range_edges_load():

@@ -240,7 +240,7 @@ def test_rerun_after_a_new_champion_refuses_and_fresh_rescores(tiny_corpus, arti
     assert newer.registered_version == "2" and newer.promoted
     with pytest.raises(score.ScoreError, match=r"parts scored with a different setup \(part-00001: stance_model was "
                                                r"stance-classifier version 1 \(run \w+\), now stance-classifier "
-                                               r"version 2 \(run \w+\)\)\. .*rerun with --fresh"):
+                                               r"version 2 \(run \w+\)[;)].*rerun with --fresh"):
         score.run(cfg, [str(articles_dir)], str(out))
     fresh = score.run(cfg, [str(articles_dir)], str(out), fresh=True)
     assert fresh.skipped == 0 and fresh.articles == len(ARTICLES)
@@ -303,3 +303,44 @@ def test_a_100000_character_sentence_is_scored_in_bounded_pieces(models, tmp_pat
     assert rows.text.str.len().max() <= segment.MAX_SENTENCE_CHARS
     errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
     assert [(e["id"], e["reason"]) for e in errors] == [("menu", "no main article text found in the HTML page")]
+
+
+def _with_saved_threshold(folder: Path, threshold: float) -> Path:
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "uncertain_threshold": threshold}))
+    return folder
+
+
+def test_the_stance_models_own_threshold_decides_unless_the_config_sets_one(models, articles_dir, tmp_path, store):
+    _with_saved_threshold(models["stance"], 0.999)
+    score.run(score_cfg(models), [str(articles_dir)], str(tmp_path / "own"))
+    rows = pd.read_parquet(tmp_path / "own" / "sentences.parquet")
+    assert (rows.stance == "uncertain").all(), "0.999, saved with the model, flags every sentence"
+    part = json.loads(next((tmp_path / "own" / "parts").glob("part-*.json")).read_text())
+    assert part["setup"]["uncertain_threshold"] == 0.999
+    score.run(score_cfg(models, "uncertain_threshold=0"), [str(articles_dir)], str(tmp_path / "explicit"))
+    rows = pd.read_parquet(tmp_path / "explicit" / "sentences.parquet")
+    assert not (rows.stance == "uncertain").any(), "an explicit threshold wins over the model's"
+    _with_saved_threshold(models["stance"], 0.5)
+    with pytest.raises(score.ScoreError, match=r"uncertain_threshold was 0\.999, now 0\.5\)"):
+        score.run(score_cfg(models), [str(articles_dir)], str(tmp_path / "own"))
+
+
+def test_a_trained_model_brings_its_threshold_to_scoring(tiny_corpus, articles_dir, tmp_path, store):
+    from mlflow.tracking import MlflowClient
+
+    from pipeline import tracking
+
+    for task in ("stance", "sentiment"):
+        _train_champion(tiny_corpus, tmp_path, task, "training.max_train_rows=10", "calibration.target_accuracy=0.9")
+    saved = tracking.load_model("models:/stance-classifier@champion").uncertain_threshold
+    assert saved is not None and 0 < saved < 1 and saved != score.LEGACY_UNCERTAIN_THRESHOLD
+    cfg = config.load(config.ScoreConfig, [Path("configs/score.yaml")])
+    assert cfg.uncertain_threshold is None
+    result = score.run(cfg, [str(articles_dir)], str(tmp_path / "out"))
+    part = json.loads(next((tmp_path / "out" / "parts").glob("part-*.json")).read_text())
+    assert part["setup"]["uncertain_threshold"] == saved
+    rows = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
+    assert ((rows.stance == "uncertain") == (rows.stance_confidence < saved)).all()
+    assert 0 < (rows.stance == "uncertain").sum() < len(rows)
+    assert float(MlflowClient(store).get_run(result.run_id).data.params["uncertain_threshold"]) == saved

@@ -46,6 +46,14 @@ def test_served_champion_answers_and_rejects_bad_payloads(tiny_corpus, tmp_path,
             assert row["label"] in labels
             assert abs(sum(row[f"prob_{lab}"] for lab in labels) - 1) < 1e-6
             assert row["confidence"] == max(row[f"prob_{lab}"] for lab in labels)
+        # The server returns the calibrated probabilities the logged model gives in this process.
+        import mlflow
+        import pandas as pd
+
+        model = mlflow.pyfunc.load_model("models:/stance-classifier@champion")
+        assert model.unwrap_python_model().classifier.temperature != 1.0
+        expected = model.predict(pd.DataFrame({"text": [text for (text,) in payload["dataframe_split"]["data"]]}))
+        pd.testing.assert_frame_equal(pd.DataFrame(predictions)[list(expected.columns)], expected, atol=1e-6)
         status, body = post(url, b'{"not_a_format": [1, 2]}')
         assert 400 <= status < 500 and "dataframe_split" in body
         status, body = post(url, b"{broken json")

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -67,10 +68,69 @@ def test_encoder_families_train_on_the_tiny_bert(family, tiny_corpus, tiny_bert,
     assert loaded.family == family and loaded.labels[0] == "confident"
     assert loaded.predict_proba(["The board will meet."]).shape == (1, 5)
     if family == "finetune":
+        _calibration_checks(result.run_id, store, tiny_corpus)
         history = MlflowClient(store).get_metric_history(result.run_id, "val/macro_f1")
         assert len(history) >= 2, "per-evaluation validation metrics are logged during training"
         saved = (result.model_dir / "hf_model" / "config.json").read_text()
         assert '"0": "confident"' in saved, "id2label is saved with the model"
+
+
+def _calibration_checks(run_id: str, store: str, corpus: Path, target: float = 0.95) -> None:
+    """The logged model returns its family's probabilities scaled by the logged temperature, and its
+    threshold meets the target accuracy on the validation predictions it was chosen on."""
+    import pandas as pd
+    from scipy.special import softmax
+
+    from pipeline import calibration
+    from pipeline.data import label_maps, load_split
+
+    client = MlflowClient(store)
+    logged = client.get_run(run_id).data.metrics
+    for name in ("val/ece_uncalibrated", "val/ece", "test/ece_uncalibrated", "test/ece", "val/temperature",
+                 "val/uncertain_threshold", "val/coverage", "test/coverage", "val/nll", "val/nll_uncalibrated"):
+        assert name in logged, name
+    assert logged["val/nll"] <= logged["val/nll_uncalibrated"] + 1e-9, "the fit minimises validation NLL"
+    assert "eval/reliability_diagram.png" in {a.path for a in client.list_artifacts(run_id, "eval")}
+
+    val = load_split(corpus, "val")
+    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    classifier = model.unwrap_python_model().classifier
+    temperature = logged["val/temperature"]
+    assert classifier.temperature == pytest.approx(temperature) and temperature != pytest.approx(1.0, abs=0.01)
+    assert classifier.uncertain_threshold == pytest.approx(logged["val/uncertain_threshold"])
+    output = model.predict(pd.DataFrame({"text": val.text}))
+    raw = classifier.raw_proba(val.text.tolist())
+    with np.errstate(divide="ignore"):
+        expected = softmax(np.log(raw) / temperature, axis=1)
+    assert not np.allclose(output.filter(like="prob_").to_numpy(), raw, rtol=0, atol=1e-5), "calibration changed them"
+    np.testing.assert_allclose(output.filter(like="prob_").to_numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(output["confidence"], expected.max(1), atol=1e-6)
+
+    label2id, _ = label_maps(classifier.task)
+    y = val[classifier.task].map(label2id).to_numpy()
+    kept = output["confidence"].to_numpy() >= classifier.uncertain_threshold
+    assert kept.mean() == pytest.approx(logged["val/coverage"])
+    if logged["val/target_accuracy_reached"]:
+        assert (expected.argmax(1)[kept] == y[kept]).mean() >= target
+    else:  # the tiny random BERT: no confidence is that accurate, so every sentence is uncertain
+        assert classifier.uncertain_threshold == 1.0 and not kept.any()
+    assert calibration.coverage_at(expected, y, classifier.uncertain_threshold)[0] == pytest.approx(kept.mean())
+
+
+def test_tfidf_model_is_calibrated_on_validation_and_loads_calibrated(tiny_corpus, tmp_path, store):
+    result = train.run(train_cfg(tiny_corpus, tmp_path, "tfidf", "calibration.target_accuracy=0.9"))
+    _calibration_checks(result.run_id, store, tiny_corpus, target=0.9)
+    assert MlflowClient(store).get_run(result.run_id).data.metrics["val/target_accuracy_reached"] == 1.0
+    metadata = mlflow.models.get_model_info(f"runs:/{result.run_id}/model").metadata
+    assert metadata["target_accuracy"] == 0.9 and metadata["uncertain_threshold"] > 0
+
+
+def test_calibration_off_keeps_the_raw_probabilities(tiny_corpus, tmp_path, store):
+    result = train.run(train_cfg(tiny_corpus, tmp_path, "tfidf", "calibration.temperature_scaling=false"))
+    run = MlflowClient(store).get_run(result.run_id)
+    assert run.data.metrics["val/temperature"] == 1.0
+    assert run.data.metrics["val/ece"] == run.data.metrics["val/ece_uncalibrated"]
+    assert tracking.load_model(f"runs:/{result.run_id}/model").uncertain_threshold is not None
 
 
 def test_finetune_resumes_from_its_checkpoint(tiny_corpus, tiny_bert, tmp_path, store):
