@@ -118,6 +118,14 @@ def _disk_mib(folders: list[Path], since: float = 0.0) -> float:
     return total / 2**20
 
 
+TRAIN_EVAL_ROWS = 1000  # training sentences predicted after training for the train/ metrics
+
+
+def _sample_rows(n: int, k: int, seed: int) -> np.ndarray:
+    """All ``n`` row numbers when ``n <= k``, else a seeded sample of ``k`` of them, in order."""
+    return np.arange(n) if n <= k else np.sort(np.random.default_rng(seed).choice(n, k, replace=False))
+
+
 def calibrate(classifier: Classifier, cfg: TrainConfig, raw: dict[str, np.ndarray], ys: dict[str, np.ndarray],
               run: tracking.Run, diagram: Path) -> None:
     """Fits the temperature (when configured) and chooses the uncertain threshold on validation; sets both
@@ -181,13 +189,19 @@ def run(cfg: TrainConfig) -> TrainResult:
         train_seconds = time.perf_counter() - started
 
         results = {}
-        raw = {split: classifier.raw_proba(texts[split], cfg.training.eval_batch_size)
-               for split in ("train", "val", "test")}
-        calibrate(classifier, cfg, raw, ys, run, out / "reliability_diagram.png")
+        # train/ metrics (a fit check) come from a seeded sample: predicting all of a large training split
+        # with a transformer costs minutes and says no more.
+        eval_rows = {"train": _sample_rows(len(texts["train"]), TRAIN_EVAL_ROWS, cfg.training.seed)}
+        eval_rows |= {split: np.arange(len(texts[split])) for split in ("val", "test")}
+        eval_ys = {split: ys[split][rows] for split, rows in eval_rows.items()}
+        raw = {split: classifier.raw_proba([texts[split][i] for i in rows], cfg.training.eval_batch_size)
+               for split, rows in eval_rows.items()}
+        run.params({"n_train_evaluated": len(eval_rows["train"])})
+        calibrate(classifier, cfg, raw, eval_ys, run, out / "reliability_diagram.png")
         # What the saved model's predict_proba returns for these sentences (the fitted temperature applied).
         probabilities = {split: calibration.scale(p, classifier.temperature) for split, p in raw.items()}
         for split in ("train", "val", "test"):
-            results[split] = metrics.compute(ys[split], probabilities[split], classifier.labels)
+            results[split] = metrics.compute(eval_ys[split], probabilities[split], classifier.labels)
             run.metrics({f"{split}/{k}": v for k, v in results[split].items()})
         best_val = max(results["val"]["macro_f1"], fit_info.get("best_val_macro_f1") or 0.0)
         run.metrics({tracking.SELECTION_METRIC: best_val, "train/seconds": train_seconds})

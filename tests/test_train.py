@@ -29,6 +29,7 @@ def test_tfidf_run_is_tracked_registered_and_champion(tiny_corpus, tmp_path, sto
     run = client.get_run(result.run_id)
     assert run.info.run_name.startswith("stance-tfidf-")
     assert run.data.params["family"] == "tfidf" and run.data.params["n_train"] == "30"
+    assert run.data.params["n_train_evaluated"] == "30"  # under the sample size: every training sentence
     assert {"task", "model_family", "data_version", "git_commit"} <= set(run.data.tags)
     for name in ("val/macro_f1", "test/macro_f1", "test/ece", "test/f1_wary", "best/val_macro_f1", "train/macro_f1"):
         assert name in run.data.metrics
@@ -43,6 +44,13 @@ def test_tfidf_run_is_tracked_registered_and_champion(tiny_corpus, tmp_path, sto
     assert list(output.columns) == ["label", "confidence", "prob_confident", "prob_wary", "prob_accusatory",
                                     "prob_dismissive", "prob_neutral"]
     assert abs(output.filter(like="prob_").sum(axis=1).iloc[0] - 1.0) < 1e-6
+
+
+def test_train_metrics_come_from_a_seeded_sample_of_a_large_training_split():
+    rows = train._sample_rows(5000, 1000, seed=7)
+    assert len(rows) == len(set(rows)) == 1000 and list(rows) == sorted(rows) and rows.max() < 5000
+    assert list(rows) == list(train._sample_rows(5000, 1000, seed=7))
+    assert list(train._sample_rows(30, 1000, seed=7)) == list(range(30))
 
 
 def test_champion_moves_only_on_better_validation(store, tiny_corpus, tmp_path):
