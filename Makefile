@@ -38,7 +38,7 @@ MODEL_URI ?= models:/stance-classifier@champion
 CORPUS := $(wildcard data/corpus/*.jsonl)
 SUITE := $(wildcard data/boundary/suite.jsonl)
 EXAMPLES := $(wildcard examples/articles/*)
-SOURCES := $(wildcard pipeline/*.py) $(wildcard configs/*.yaml configs/*/*.yaml)
+SOURCES := $(wildcard pipeline/*.py pipeline/*/*.py) $(wildcard configs/*.yaml configs/*/*.yaml)
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -83,6 +83,11 @@ outputs/train/$(TASK)-$(MODEL).json: $(ENV_STAMP) outputs/data/validate.txt $(SO
 
 train: outputs/train/$(TASK)-$(MODEL).json ## Train one model: TASK=stance|sentiment MODEL=tfidf|frozen|setfit|finetune [ARGS="--set k=v"] (reruns when ARGS change)
 
+outputs/train/multitask.json: $(ENV_STAMP) outputs/data/validate.txt $(SOURCES) outputs/train/.multitask.args
+	$(PY) -m pipeline train --model multitask --result $@ $(ARGS)
+
+train-multitask: outputs/train/multitask.json ## One encoder, stance + sentiment heads, registered as news-classifier [ARGS="--set k=v"]
+
 train-all: $(ENV_STAMP) outputs/data/validate.txt ## Train every family for both tasks
 	for task in stance sentiment; do for model in tfidf frozen setfit finetune; do \
 		$(PY) -m pipeline train --task $$task --model $$model --result outputs/train/$$task-$$model.json; done; done
@@ -105,7 +110,7 @@ experiment: $(ENV_STAMP) outputs/data/validate.txt ## Run experiments/NAME.yaml 
 		--result outputs/experiments/$(NAME)-seed$$seed.json; done
 	$(PY) -m pipeline experiments-table --name $(NAME)
 
-score: $(ENV_STAMP) ## Score articles: INPUT=files-or-folders OUT=folder [ARGS=--fresh: rescore a folder scored by other models]
+score: $(ENV_STAMP) ## Score articles: INPUT=files-or-folders OUT=folder [ARGS="--fresh --multitask": rescore; use news-classifier]
 	$(PY) -m pipeline score $(INPUT) --out $(OUT) $(ARGS)
 
 compare: $(ENV_STAMP) ## Table of the tracked runs, per-class F1 chart, chosen runs side by side (TASK=... RUNS="name ...")
@@ -123,9 +128,10 @@ ui: $(ENV_STAMP) ## MLflow UI on 127.0.0.1:$(PORT) over the project's store; pri
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
 		--host 127.0.0.1 --port $(PORT) --workers 1
 
-serve: $(ENV_STAMP) ## Serve the stance champion on 127.0.0.1:$(PORT) (POST /invocations)
+SERVE_URI ?= models:/stance-classifier@champion
+serve: $(ENV_STAMP) ## Serve SERVE_URI (default the stance champion; models:/news-classifier@champion: both tasks) on 127.0.0.1:$(PORT)
 	MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db $(VENV)/bin/mlflow models serve \
-		-m models:/stance-classifier@champion --env-manager local -h 127.0.0.1 -p $(PORT)
+		-m '$(SERVE_URI)' --env-manager local -h 127.0.0.1 -p $(PORT)
 
 all: $(ENV_STAMP) ## Main job: validate data, train baseline + best family for both tasks, boundary suite, score examples
 	$(MAKE) --no-print-directory data
@@ -158,4 +164,4 @@ clean: ## Remove generated outputs (keeps .venv, mlflow.db and mlruns/) and say 
 
 FORCE:
 
-.PHONY: help setup setup-spark setup-browser data audit train train-all train-ddp evaluate suite experiment score compare bench ui serve all test test-fast lint clean FORCE
+.PHONY: help setup setup-spark setup-browser data audit train train-multitask train-all train-ddp evaluate suite experiment score compare bench ui serve all test test-fast lint clean FORCE

@@ -123,8 +123,10 @@ def data_border_candidates(
 
 @app.command()
 def train(
-    task: Annotated[str | None, typer.Option(help="stance | sentiment (default: the experiment's)")] = None,
-    model: Annotated[str | None, typer.Option(help="tfidf | frozen | setfit | finetune")] = None,
+    task: Annotated[str | None, typer.Option(
+        help="stance | sentiment (default: the experiment's); both for --model multitask (its default)")] = None,
+    model: Annotated[str | None, typer.Option(help="tfidf | frozen | setfit | finetune | multitask (one encoder, "
+                                                   "both tasks)")] = None,
     experiment: Annotated[Path | None, typer.Option(help="Experiment override YAML")] = None,
     promote: Annotated[bool, typer.Option(help="Make this run champion whatever its score")] = False,
     keep_checkpoints: Annotated[bool, typer.Option(
@@ -133,7 +135,8 @@ def train(
     result_file: Annotated[Path | None, typer.Option("--result", help="Write the run's summary JSON here")] = None,
     overrides: SetOption = None,
 ) -> None:
-    """Train one model family for one task; track it in MLflow and register it."""
+    """Train one model family for one task (multitask: both tasks in one model); track it in MLflow and register
+    it."""
     from pipeline import train as train_stage
 
     extra = ["tracking.promote=true"] if promote else []
@@ -145,6 +148,9 @@ def train(
     row = {"run": result.run_name, "best val macro-F1": result.best_val_macro_f1,
            "test macro-F1": result.test["macro_f1"], "train s": result.train_seconds,
            "version": result.registered_version or "-", "champion": "yes" if result.promoted else "no"}
+    if cfg.task == "both":  # the two F1s above are the means of the tasks': each task's own too
+        row |= {f"{task} {split} F1": values[f"{task}/macro_f1"] for task in ("stance", "sentiment")
+                for split, values in (("val", result.val), ("test", result.test))}
     console.print(_table(f"{cfg.task} / {cfg.model.family}", [row], list(row)))
     console.print(f"disk used by this run: {result.disk_mib:.1f} MiB (the model, kept once, in the store: "
                   f"{result.model_dir}; checkpoints kept: {'yes' if cfg.training.keep_checkpoints else 'no'})",
@@ -202,6 +208,11 @@ def score(
     out: Annotated[Path, typer.Option(help="Output folder")] = ROOT / "outputs/scores",
     model: Annotated[str | None, typer.Option(help="Stance model URI or folder")] = None,
     sentiment_model: Annotated[str | None, typer.Option(help="Sentiment model URI or folder")] = None,
+    multitask: Annotated[bool, typer.Option("--multitask", help="Label both tasks with the multi-task model "
+                                            "(one encoder pass; multitask_model, default "
+                                            "models:/news-classifier@champion)")] = False,
+    multitask_model: Annotated[str | None, typer.Option(help="Multi-task model URI or folder (implies "
+                                                             "--multitask)")] = None,
     engine: Annotated[str | None, typer.Option(help="local | spark")] = None,
     spark_master: Annotated[str | None, typer.Option(help="Spark master URL")] = None,
     config_file: Annotated[Path, typer.Option("--config", help="Score config YAML")] = ROOT / "configs/score.yaml",
@@ -214,6 +225,8 @@ def score(
 
     extra = [f"stance_model={model}"] if model else []
     extra += [f"sentiment_model={sentiment_model}"] if sentiment_model else []
+    extra += ["models=multitask"] if multitask or multitask_model else []
+    extra += [f"multitask_model={multitask_model}"] if multitask_model else []
     extra += [f"engine={engine}"] if engine else []
     extra += [f"spark_master={spark_master}"] if spark_master else []
     cfg = config.load(config.ScoreConfig, [config_file], [*extra, *(overrides or [])])

@@ -30,8 +30,9 @@ STANCE_LABELS = ("confident", "wary", "accusatory", "dismissive", "neutral")
 SENTIMENT_LABELS = ("positive", "negative", "neutral")
 TASK_LABELS: dict[str, tuple[str, ...]] = {"stance": STANCE_LABELS, "sentiment": SENTIMENT_LABELS}
 
-Task = Literal["stance", "sentiment"]
-Family = Literal["tfidf", "frozen", "setfit", "finetune"]
+Task = Literal["stance", "sentiment", "both"]  # both: the multitask family, which learns the two together
+Family = Literal["tfidf", "frozen", "setfit", "finetune", "multitask"]
+MULTITASK_FAMILIES = ("multitask",)
 
 
 class ConfigError(PipelineError, ValueError):
@@ -119,6 +120,7 @@ class ModelConfig:
     freeze_layers: CountInt = 0
     setfit_pairs_per_sentence: PositiveInt = 4
     setfit_epochs: PositiveInt = 1
+    multitask_sentiment_weight: Annotated[float, Bounds(0, 10, low_open=True)] = 1.0
 
 
 @dataclasses.dataclass
@@ -180,8 +182,10 @@ class EvaluateConfig:
 
 @dataclasses.dataclass
 class ScoreConfig:
+    models: Literal["single", "multitask"] = "single"  # multitask: multitask_model labels both tasks
     stance_model: str = "models:/stance-classifier@champion"
     sentiment_model: str = "models:/sentiment-classifier@champion"
+    multitask_model: str = "models:/news-classifier@champion"
     uncertain_threshold: Share | None = None  # None: the threshold saved with the stance model
     id_column: str = "id"
     text_column: str = "text"
@@ -350,9 +354,16 @@ def train_config(task: str | None = None, family: str | None = None, experiment:
     config_dir = Path(config_dir)
     chosen = read_yaml(experiment) if experiment else {}
     given = dict(parse_override(text) for text in overrides)
-    task = str(given.get("task") or task or chosen.get("task") or "stance")
     model_section = chosen.get("model") if isinstance(chosen.get("model"), dict) else {}
     family = str(given.get("model.family") or family or model_section.get("family") or "tfidf")
+    where = ("--set task" if given.get("task") else "--task" if task else
+             f"{experiment}: task" if chosen.get("task") else "the default task")
+    default_task = "both" if family in MULTITASK_FAMILIES else "stance"
+    task = str(given.get("task") or task or chosen.get("task") or default_task)
+    if (family in MULTITASK_FAMILIES) != (task == "both"):
+        raise ConfigError(
+            f"task {task!r} does not go with model family {family!r} ({where}): the multitask family learns "
+            "both tasks (task both, or leave the task out); stance and sentiment take a single-task family")
     files: list[str | Path] = [config_dir / "base.yaml"]
     for sub, name in (("task", task), ("model", family)):
         file = config_dir / sub / f"{name}.yaml"

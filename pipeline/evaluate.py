@@ -19,7 +19,7 @@ import pandas as pd
 from pipeline import borders, metrics, tracking
 from pipeline.config import EvaluateConfig
 from pipeline.data import DataError, read_suite, read_table
-from pipeline.model import Classifier
+from pipeline.models import Classifier
 
 
 @dataclasses.dataclass

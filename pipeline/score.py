@@ -76,6 +76,17 @@ class LocalEngine:
     """Both classifiers in this process, with the configured fast path."""
 
     def __init__(self, cfg: ScoreConfig):
+        self.batch_size = cfg.batch_size
+        self.multitask = None
+        if cfg.models == "multitask":
+            self.multitask = tracking.load_model(cfg.multitask_model)
+            if self.multitask.family != "multitask":
+                raise ScoreError(f"multitask_model {cfg.multitask_model} is a {self.multitask.family} "
+                                 f"{self.multitask.task} model, not a multitask one; pass a news-classifier URI")
+            self.multitask.set_fast_path(cfg.fast_path)
+            self.stance_labels = self.multitask.heads["stance"].labels
+            self.sentiment_labels = self.multitask.heads["sentiment"].labels
+            return
         self.stance = tracking.load_model(cfg.stance_model)
         self.sentiment = tracking.load_model(cfg.sentiment_model)
         for classifier, task in ((self.stance, "stance"), (self.sentiment, "sentiment")):
@@ -83,9 +94,11 @@ class LocalEngine:
                 raise ScoreError(f"the {task} model is a {classifier.task} model; pass the right URI")
             classifier.set_fast_path(cfg.fast_path)
         self.stance_labels, self.sentiment_labels = self.stance.labels, self.sentiment.labels
-        self.batch_size = cfg.batch_size
 
     def classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        if self.multitask is not None:  # one encoder pass for both tasks
+            both = self.multitask.predict_tasks(texts, self.batch_size)
+            return both["stance"], both["sentiment"]
         return (self.stance.predict_proba(texts, self.batch_size),
                 self.sentiment.predict_proba(texts, self.batch_size))
 
@@ -106,13 +119,26 @@ class SparkEngine:
         self.spark = (SparkSession.builder.master(cfg.spark_master).appName("newsstance-score")
                       .config("spark.driver.host", "127.0.0.1").config("spark.ui.enabled", "false")
                       .getOrCreate())
+        self.multitask_udf = None
+        if cfg.models == "multitask":
+            self.stance_labels = tracking.model_labels(cfg.multitask_model, "stance")
+            self.sentiment_labels = tracking.model_labels(cfg.multitask_model, "sentiment")
+            self.multitask_udf = tracking.spark_udf(self.spark, cfg.multitask_model, tracking.output_columns(
+                tracking.model_meta(cfg.multitask_model)))
+            return
         self.stance_labels = tracking.model_labels(cfg.stance_model)
         self.sentiment_labels = tracking.model_labels(cfg.sentiment_model)
-        self.stance_udf = tracking.spark_udf(self.spark, cfg.stance_model, self.stance_labels)
-        self.sentiment_udf = tracking.spark_udf(self.spark, cfg.sentiment_model, self.sentiment_labels)
+        self.stance_udf = tracking.spark_udf(self.spark, cfg.stance_model, tracking.output_columns(
+            tracking.model_meta(cfg.stance_model)))
+        self.sentiment_udf = tracking.spark_udf(self.spark, cfg.sentiment_model, tracking.output_columns(
+            tracking.model_meta(cfg.sentiment_model)))
 
     def classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         frame = self.spark.createDataFrame(pd.DataFrame({"row": range(len(texts)), "text": texts}))
+        if self.multitask_udf is not None:  # one UDF, one encoder pass, both tasks' columns
+            result = frame.select("row", self.multitask_udf("text").alias("both")).toPandas().sort_values("row")
+            return tuple(np.array([[r[f"{task}_prob_{lab}"] for lab in labels] for r in result["both"]])
+                         for task, labels in (("stance", self.stance_labels), ("sentiment", self.sentiment_labels)))
         scored = frame.select("row", self.stance_udf("text").alias("st"), self.sentiment_udf("text").alias("se"))
         result = scored.toPandas().sort_values("row")
         stance = np.array([[r[f"prob_{lab}"] for lab in self.stance_labels] for r in result["st"]])
@@ -255,16 +281,24 @@ def _assemble(out: Path, parts: list[tuple[Path, dict[str, Any]]], cfg: ScoreCon
 
 def uncertain_threshold(cfg: ScoreConfig, stance_uri: str) -> float:
     """The configured threshold when one is given, else the one chosen on validation and saved with the
-    stance model, else (a model saved before calibration) ``LEGACY_UNCERTAIN_THRESHOLD``."""
+    stance model (a multi-task model's stance head), else (a model saved before calibration)
+    ``LEGACY_UNCERTAIN_THRESHOLD``."""
     if cfg.uncertain_threshold is not None:
         return cfg.uncertain_threshold
-    saved = tracking.model_meta(stance_uri).get("uncertain_threshold")
+    meta = tracking.model_meta(stance_uri)
+    saved = (meta["heads"]["stance"] if "heads" in meta else meta).get("uncertain_threshold")
     return LEGACY_UNCERTAIN_THRESHOLD if saved is None else float(saved)
 
 
 def scoring_setup(cfg: ScoreConfig) -> tuple[dict[str, Any], ScoreConfig]:
     """What decides the labels, with the model URIs resolved to versions and the uncertain threshold to a
     number; and ``cfg`` pinned to those."""
+    if cfg.models == "multitask":  # one model labels both tasks: it is the stance and the sentiment model
+        multitask_uri, multitask = tracking.resolve_model(cfg.multitask_model)
+        threshold = uncertain_threshold(cfg, multitask_uri)
+        setup = {"stance_model": multitask, "sentiment_model": multitask, "uncertain_threshold": threshold,
+                 "fast_path": cfg.fast_path, "package_version": pipeline.__version__}
+        return setup, dataclasses.replace(cfg, multitask_model=multitask_uri, uncertain_threshold=threshold)
     stance_uri, stance = tracking.resolve_model(cfg.stance_model)
     sentiment_uri, sentiment = tracking.resolve_model(cfg.sentiment_model)
     threshold = uncertain_threshold(cfg, stance_uri)

@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import paths
 from pipeline.errors import PipelineError
-from pipeline.model import Classifier, load_classifier
+from pipeline.models import Classifier, load_classifier
 
 CHAMPION = "champion"
 SELECTION_METRIC = "best/val_macro_f1"
@@ -30,7 +30,8 @@ SELECTION_METRIC = "best/val_macro_f1"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
 SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
-REGISTERED_NAMES = {"stance": "stance-classifier", "sentiment": "sentiment-classifier"}
+# "both": the multitask family's one model for the two tasks.
+REGISTERED_NAMES = {"stance": "stance-classifier", "sentiment": "sentiment-classifier", "both": "news-classifier"}
 # What the logged model needs at serving time; listing it avoids MLflow's slow dependency inference.
 PIP_REQUIREMENTS = ["torch==2.13.0", "transformers==5.24.0", "scikit-learn==1.9.1", "pandas==3.1.1",
                     "mlflow==3.17.2", "joblib", "newsstance"]
@@ -208,13 +209,32 @@ def git_commit() -> str:
 # ---------------------------------------------------------------- pyfunc model
 
 
-def predictions_frame(probabilities: np.ndarray, labels: list[str]) -> pd.DataFrame:
-    """label, confidence and one ``prob_<label>`` column per label: the model's output contract."""
-    frame = pd.DataFrame({"label": [labels[i] for i in probabilities.argmax(1)],
-                          "confidence": probabilities.max(1).astype(float)})
+def predictions_frame(probabilities: np.ndarray, labels: list[str], prefix: str = "") -> pd.DataFrame:
+    """label, confidence and one ``prob_<label>`` column per label: the model's output contract (each name
+    after ``prefix``)."""
+    frame = pd.DataFrame({f"{prefix}label": [labels[i] for i in probabilities.argmax(1)],
+                          f"{prefix}confidence": probabilities.max(1).astype(float)})
     for i, label in enumerate(labels):
-        frame[f"prob_{label}"] = probabilities[:, i].astype(float)
+        frame[f"{prefix}prob_{label}"] = probabilities[:, i].astype(float)
     return frame
+
+
+def multitask_predictions_frame(probabilities: dict[str, np.ndarray], labels: dict[str, list[str]]
+                                ) -> pd.DataFrame:
+    """A multi-task model's output contract: per task ``<task>_label``, ``<task>_confidence`` and
+    ``<task>_prob_<label>`` (stance first, then sentiment)."""
+    return pd.concat([predictions_frame(p, labels[task], f"{task}_") for task, p in probabilities.items()], axis=1)
+
+
+def output_columns(meta: dict[str, Any]) -> list[str]:
+    """The pyfunc's output columns for a model's ``meta.json``, in order."""
+    def columns(id2label: dict[str, str], prefix: str = "") -> list[str]:
+        labels = [id2label[str(i)] for i in range(len(id2label))]
+        return [f"{prefix}label", f"{prefix}confidence", *(f"{prefix}prob_{label}" for label in labels)]
+
+    if "heads" in meta:
+        return [c for task, head in meta["heads"].items() for c in columns(head["id2label"], f"{task}_")]
+    return columns(meta["id2label"])
 
 
 # mlflow's scoring server (uvicorn + FastAPI) sets no limit on a request's size; its only guard is
@@ -254,6 +274,9 @@ class NewsClassifierModel(mlflow.pyfunc.PythonModel):
         if texts.isna().any() or not all(isinstance(t, str) for t in texts):
             raise ValueError("every 'text' value must be a string")
         check_payload_size(texts)
+        if hasattr(self.classifier, "predict_tasks"):  # a multi-task model: both tasks' columns
+            return multitask_predictions_frame(self.classifier.predict_tasks(texts.tolist()), {
+                task: head.labels for task, head in self.classifier.heads.items()})
         probabilities = self.classifier.predict_proba(texts.tolist())
         return predictions_frame(probabilities, self.classifier.labels)
 
@@ -336,7 +359,7 @@ class Run:
     def text(self, text: str, name: str) -> None:
         mlflow.log_text(text, name)
 
-    def dataset(self, frame: pd.DataFrame, source: str, name: str, target: str, context: str) -> None:
+    def dataset(self, frame: pd.DataFrame, source: str, name: str, target: str | None, context: str) -> None:
         dataset = mlflow.data.from_pandas(frame, source=source, name=name, targets=target)
         mlflow.log_input(dataset, context=context)
 
@@ -435,15 +458,17 @@ def model_meta(uri: str) -> dict[str, Any]:
                              f"{getattr(err, 'message', err)}") from err
 
 
-def model_labels(uri: str) -> list[str]:
-    """The label order saved with a logged model (its ``id2label``), without loading its weights."""
-    id2label = model_meta(uri)["id2label"]
+def model_labels(uri: str, task: str | None = None) -> list[str]:
+    """The label order saved with a logged model (its ``id2label``; of head ``task`` for a multi-task
+    model), without loading its weights."""
+    meta = model_meta(uri)
+    id2label = meta["heads"][task]["id2label"] if task else meta["id2label"]
     return [id2label[str(i)] for i in range(len(id2label))]
 
 
-def spark_udf(spark, uri: str, labels: list[str]):
-    """The model as a Spark UDF returning a struct of label, confidence and one prob_<label> per label."""
-    fields = ", ".join(["label string", "confidence double", *(f"prob_{lab} double" for lab in labels)])
+def spark_udf(spark, uri: str, columns: list[str]):
+    """The model as a Spark UDF returning a struct of its output ``columns`` (see ``output_columns``)."""
+    fields = ", ".join(f"{c} {'string' if c.endswith('label') and 'prob_' not in c else 'double'}" for c in columns)
     return mlflow.pyfunc.spark_udf(spark, uri, result_type=fields, env_manager="local")
 
 
@@ -451,8 +476,9 @@ def log_scoring_run(cfg, inputs: list[str], out: Path, totals: dict[str, Any], n
                     new_sentences: int, seconds: float) -> str:
     tags = {"kind": "scoring", "engine": cfg.engine}
     with start_run("scoring", f"score-{out.name}", tags, cfg.tracking.tracking_uri) as run:
-        run.params({"inputs": ",".join(inputs), "stance_model": cfg.stance_model,
-                    "sentiment_model": cfg.sentiment_model, "fast_path": cfg.fast_path,
+        models = ({"multitask_model": cfg.multitask_model} if cfg.models == "multitask" else
+                  {"stance_model": cfg.stance_model, "sentiment_model": cfg.sentiment_model})
+        run.params({"inputs": ",".join(inputs), "models": cfg.models, **models, "fast_path": cfg.fast_path,
                     "uncertain_threshold": cfg.uncertain_threshold, "engine": cfg.engine, "out": str(out)})
         n = max(totals["sentences"], 1)
         run.metrics({

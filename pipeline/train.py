@@ -1,4 +1,8 @@
-"""Training stage: ``run(cfg) -> TrainResult`` trains one model family for one task and tracks it."""
+"""Training stage: ``run(cfg) -> TrainResult`` trains one model family for one task and tracks it.
+
+The multitask family (task ``both``) trains one encoder with a stance and a sentiment head in one run:
+per-task metrics are named ``<task>/<split>/...`` and the selection metric is the mean of the two
+validation macro-F1s."""
 
 from __future__ import annotations
 
@@ -15,9 +19,9 @@ import pandas as pd
 import yaml
 
 from pipeline import calibration, metrics, tracking
-from pipeline.config import TrainConfig, to_dict
+from pipeline.config import TASK_LABELS, ConfigError, TrainConfig, to_dict
 from pipeline.data import DataError, data_version, label_maps, load_split, read_suite
-from pipeline.model import Classifier, build_classifier
+from pipeline.models import Classifier, build_classifier, build_multitask
 
 
 @dataclasses.dataclass
@@ -53,10 +57,12 @@ def _curated_params(cfg: TrainConfig, sizes: dict[str, int]) -> dict[str, Any]:
         params |= {"encoder": cfg.model.encoder, "bf16": cfg.training.bf16}
     if cfg.model.family in ("frozen", "setfit"):
         params["head_C"] = cfg.model.head_C
-    if cfg.model.family in ("setfit", "finetune"):
+    if cfg.model.family in ("setfit", "finetune", "multitask"):
         params |= {"learning_rate": cfg.training.learning_rate, "batch_size": cfg.training.batch_size,
                    "weight_decay": cfg.training.weight_decay, "warmup_ratio": cfg.training.warmup_ratio}
-    if cfg.model.family == "finetune":
+    if cfg.model.family == "multitask":
+        params["multitask_sentiment_weight"] = cfg.model.multitask_sentiment_weight
+    if cfg.model.family in ("finetune", "multitask"):
         params |= {"world_size": int(os.environ.get("WORLD_SIZE", "1")), "epochs": cfg.training.epochs,
                    "layerwise_lr_decay": cfg.training.layerwise_lr_decay, "freeze_layers": cfg.model.freeze_layers,
                    "early_stopping_patience": cfg.training.early_stopping_patience,
@@ -118,6 +124,7 @@ def _disk_mib(folders: list[Path], since: float = 0.0) -> float:
     return total / 2**20
 
 
+TASKS = tuple(TASK_LABELS)  # the multitask family's heads
 TRAIN_EVAL_ROWS = 1000  # training sentences predicted after training for the train/ metrics
 
 
@@ -127,9 +134,10 @@ def _sample_rows(n: int, k: int, seed: int) -> np.ndarray:
 
 
 def calibrate(classifier: Classifier, cfg: TrainConfig, raw: dict[str, np.ndarray], ys: dict[str, np.ndarray],
-              run: tracking.Run, diagram: Path) -> None:
+              run: tracking.Run, diagram: Path, prefix: str = "") -> None:
     """Fits the temperature (when configured) and chooses the uncertain threshold on validation; sets both
-    on the classifier (its save keeps them) and logs ECE before and after, the threshold and its coverage."""
+    on the classifier (its save keeps them) and logs ECE before and after, the threshold and its coverage
+    (metric names start with ``prefix``: ``stance/`` for a multi-task model's stance head)."""
     if cfg.calibration.temperature_scaling:
         classifier.temperature = calibration.fit_temperature(raw["val"], ys["val"])
     calibrated = {split: calibration.scale(p, classifier.temperature) for split, p in raw.items()}
@@ -145,14 +153,19 @@ def calibrate(classifier: Classifier, cfg: TrainConfig, raw: dict[str, np.ndarra
         values[f"{split}/nll"] = calibration.negative_log_likelihood(raw[split], ys[split], classifier.temperature)
     values["test/coverage"], values["test/covered_accuracy"] = calibration.coverage_at(
         calibrated["test"], ys["test"], chosen.threshold)
-    run.metrics(values)
+    run.metrics({prefix + name: value for name, value in values.items()})
     panels = {split: (raw[split], calibrated[split], ys[split]) for split in ("val", "test")}
-    run.artifact(calibration.plot_reliability(panels, diagram, f"{cfg.task}: reliability before and after "
+    run.artifact(calibration.plot_reliability(panels, diagram, f"{classifier.task}: reliability before and after "
                                               "temperature scaling", classifier.temperature), "eval")
 
 
 def run(cfg: TrainConfig) -> TrainResult:
     """Trains, evaluates on val and test, logs everything to MLflow, registers and maybe promotes."""
+    if (cfg.model.family == "multitask") != (cfg.task == "both"):
+        raise ConfigError(f"task {cfg.task!r} does not go with model family {cfg.model.family!r}: the multitask "
+                          "family learns both tasks (task both); stance and sentiment take a single-task family")
+    if cfg.model.family == "multitask":
+        return _run_multitask(cfg)
     label2id, id2label = label_maps(cfg.task)
     frames = _load_splits(cfg)
     texts = {s: f[cfg.text_column].tolist() for s, f in frames.items()}
@@ -209,18 +222,10 @@ def run(cfg: TrainConfig) -> TrainResult:
         run.metrics(suite_result)
 
         labels = classifier.labels
-        test_pred = probabilities["test"].argmax(1)
         run.dict(to_dict(cfg), "config/resolved.json")
         run.text(yaml.safe_dump(to_dict(cfg), sort_keys=False), "config/resolved.yaml")
-        run.text(metrics.report_text(ys["test"], test_pred, labels), "eval/classification_report_test.txt")
-        run.artifact(metrics.plot_confusion(ys["test"], test_pred, labels, out / "confusion_matrix_test.png",
-                                            f"{run_name}: test"), "eval")
-        wrong = frames["test"].assign(predicted=[labels[i] for i in test_pred],
-                                      confidence=probabilities["test"].max(1))
-        wrong = wrong[wrong["predicted"] != wrong[cfg.task]]
-        wrong[["article_id", "sentence_index", cfg.text_column, cfg.task, "predicted", "confidence"]].to_csv(
-            out / "misclassified_test.csv", index=False)
-        run.artifact(out / "misclassified_test.csv", "eval")
+        _log_test_artifacts(run, out, frames["test"], cfg.text_column, cfg.task, probabilities["test"], labels,
+                            f"{run_name}: test")
         if not history["val macro-F1"]:
             history = _learning_curve(classifier, cfg, texts["train"], ys["train"], texts["val"], ys["val"])
             history["val macro-F1"].append((len(texts["train"]), results["val"]["macro_f1"]))
@@ -246,3 +251,114 @@ def run(cfg: TrainConfig) -> TrainResult:
         run.tags({"champion_at_training": str(promoted).lower()})
         return TrainResult(run.id, run_name, results["val"], results["test"], best_val, run.model_dir or Path(),
                            version, promoted, train_seconds, disk_mib, suite_result)
+
+
+MULTITASK_EXPERIMENT = "multitask"
+
+
+def _run_multitask(cfg: TrainConfig) -> TrainResult:
+    """The multitask family: one run, both tasks' metrics, registered as ``news-classifier``."""
+    maps = {task: label_maps(task) for task in TASKS}
+    frames = _load_splits(cfg)
+    texts = {s: f[cfg.text_column].tolist() for s, f in frames.items()}
+    ys = {task: {s: f[task].map(maps[task][0]).to_numpy() for s, f in frames.items()} for task in TASKS}
+    classifier = build_multitask({task: maps[task][1] for task in TASKS}, cfg.model)
+    run_name = f"{model_label(cfg)}-{uuid.uuid4().hex[:6]}"
+    split_ys = {split: {task: ys[task][split] for task in TASKS} for split in ("train", "val")}
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, only rank 0 tracks; the others just train
+        classifier.fit(texts["train"], split_ys["train"], texts["val"], split_ys["val"], cfg.training)
+        return TrainResult(None, run_name, {}, {}, float("nan"), Path())
+
+    tags = {"task": cfg.task, "model_family": cfg.model.family, "model": model_label(cfg),
+            "data_version": data_version(cfg.data.corpus_dir), "git_commit": tracking.git_commit()}
+    with tracking.start_run(MULTITASK_EXPERIMENT, run_name, tags, cfg.tracking.tracking_uri) as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        run.params(_curated_params(cfg, {f"n_{s}": len(t) for s, t in texts.items()}))
+        for split, frame in frames.items():
+            run.dataset(frame[[cfg.text_column, *TASKS, "article_id"]], source=str(
+                Path(cfg.data.corpus_dir) / f"{split}.jsonl"), name=f"corpus-{split}", target=None,
+                context="training" if split == "train" else split)
+        curves = {"train/loss": "train loss", "val/mean_macro_f1": "val mean macro-F1",
+                  **{f"{task}/val/macro_f1": f"{task} val macro-F1" for task in TASKS}}
+        history: dict[str, list[tuple[float, float]]] = {name: [] for name in curves.values()}
+
+        def on_metrics(values: dict[str, float], step: int) -> None:
+            epoch = values.pop("epoch", None)
+            run.metrics(values, step)
+            for key, name in curves.items():
+                if epoch is not None and key in values:
+                    history[name].append((epoch, values[key]))
+
+        started, wall_started = time.perf_counter(), time.time()
+        fit_info = classifier.fit(texts["train"], split_ys["train"], texts["val"], split_ys["val"], cfg.training,
+                                  on_metrics)
+        train_seconds = time.perf_counter() - started
+
+        eval_rows = {"train": _sample_rows(len(texts["train"]), TRAIN_EVAL_ROWS, cfg.training.seed)}
+        eval_rows |= {split: np.arange(len(texts[split])) for split in ("val", "test")}
+        run.params({"n_train_evaluated": len(eval_rows["train"])})
+        both = {split: classifier.raw_proba_tasks([texts[split][i] for i in rows], cfg.training.eval_batch_size)
+                for split, rows in eval_rows.items()}
+        results: dict[str, dict[str, dict[str, float]]] = {}
+        suite_result: dict[str, float] = {}
+        for task in TASKS:
+            head = classifier.heads[task]
+            raw = {split: both[split][task] for split in eval_rows}
+            eval_ys = {split: ys[task][split][rows] for split, rows in eval_rows.items()}
+            calibrate(head, cfg, raw, eval_ys, run, out / f"{task}_reliability_diagram.png", prefix=f"{task}/")
+            probabilities = {split: calibration.scale(p, head.temperature) for split, p in raw.items()}
+            results[task] = {split: metrics.compute(eval_ys[split], probabilities[split], head.labels)
+                             for split in ("train", "val", "test")}
+            for split, values in results[task].items():
+                run.metrics({f"{task}/{split}/{k}": v for k, v in values.items()})
+            suite_result |= {f"{task}/{k}": v for k, v in _suite(head, cfg).items()}
+            _log_test_artifacts(run, out, frames["test"], cfg.text_column, task, probabilities["test"], head.labels,
+                                f"{run_name}: {task} test", f"{task}_")
+        means = {split: float(np.mean([results[task][split]["macro_f1"] for task in TASKS]))
+                 for split in ("train", "val", "test")}
+        run.metrics({f"{split}/mean_macro_f1": value for split, value in means.items()})
+        best_val = max(means["val"], fit_info.get("best_val_macro_f1") or 0.0)
+        run.metrics({tracking.SELECTION_METRIC: best_val, "train/seconds": train_seconds})
+        run.metrics(suite_result)
+        run.dict(to_dict(cfg), "config/resolved.json")
+        run.text(yaml.safe_dump(to_dict(cfg), sort_keys=False), "config/resolved.yaml")
+        run.artifact(metrics.plot_curves(history, out / "learning_curves.png", run_name, "epoch"), "eval")
+
+        model_dir = out / "model"
+        classifier.save(model_dir)
+        example = texts["test"][:3]
+        example_output = tracking.multitask_predictions_frame(classifier.predict_tasks(example), {
+            task: head.labels for task, head in classifier.heads.items()})
+        registered_name = tracking.REGISTERED_NAMES[cfg.task] if cfg.tracking.register else None
+        version = run.log_model(model_dir, example, example_output, registered_name, metadata={
+            **{f"{task}_temperature": head.temperature for task, head in classifier.heads.items()},
+            **{f"{task}_uncertain_threshold": head.uncertain_threshold for task, head in classifier.heads.items()},
+            "target_accuracy": cfg.calibration.target_accuracy})
+        disk_mib = _disk_mib([Path(cfg.training.output_dir)], since=wall_started) + _disk_mib(
+            [run.model_dir] if run.model_dir else [])
+        run.metrics({"train/disk_mib": disk_mib})
+        promoted = bool(version) and tracking.promote_if_better(
+            registered_name, version, best_val, force=cfg.tracking.promote)
+        run.tags({"champion_at_training": str(promoted).lower()})
+        flat = {split: {"macro_f1": means[split], **{f"{task}/{k}": v for task in TASKS
+                                                     for k, v in results[task][split].items()}}
+                for split in ("val", "test")}
+        return TrainResult(run.id, run_name, flat["val"], flat["test"], best_val, run.model_dir or Path(),
+                           version, promoted, train_seconds, disk_mib, suite_result)
+
+
+def _log_test_artifacts(run: tracking.Run, out: Path, test: pd.DataFrame, text_column: str, task: str,
+                        probabilities: np.ndarray, labels: list[str], title: str, prefix: str = "") -> None:
+    """The test split's classification report, confusion matrix and misclassified sentences of one task."""
+    label2id = {label: i for i, label in enumerate(labels)}
+    y = test[task].map(label2id).to_numpy()
+    predicted = probabilities.argmax(1)
+    run.text(metrics.report_text(y, predicted, labels), f"eval/{prefix}classification_report_test.txt")
+    run.artifact(metrics.plot_confusion(y, predicted, labels, out / f"{prefix}confusion_matrix_test.png", title),
+                 "eval")
+    wrong = test.assign(predicted=[labels[i] for i in predicted], confidence=probabilities.max(1))
+    wrong = wrong[wrong["predicted"] != wrong[task]]
+    wrong[["article_id", "sentence_index", text_column, task, "predicted", "confidence"]].to_csv(
+        out / f"{prefix}misclassified_test.csv", index=False)
+    run.artifact(out / f"{prefix}misclassified_test.csv", "eval")

@@ -101,7 +101,7 @@ def models(tiny_corpus, tmp_path) -> dict[str, Path]:
     """TF-IDF stance and sentiment classifiers trained on the tiny corpus, saved as model folders."""
     from pipeline import config
     from pipeline.data import label_maps, load_split
-    from pipeline.model import build_classifier
+    from pipeline.models import build_classifier
 
     folders = {}
     for task in ("stance", "sentiment"):

@@ -209,7 +209,7 @@ def _folder_models(tmp_path) -> list[str]:
 
     from pipeline import config
     from pipeline.data import label_maps, load_split
-    from pipeline.model import build_classifier
+    from pipeline.models import build_classifier
 
     corpus = write_corpus(tmp_path / "model-corpus")
     frame = load_split(corpus, "train")

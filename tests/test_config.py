@@ -39,8 +39,8 @@ def test_bool_is_not_an_int(tmp_path):
 
 
 def test_literal_choices_are_enforced():
-    with pytest.raises(ConfigError, match=r"expected 'tfidf' or 'frozen' or 'setfit' or 'finetune', found 'svm' "
-                                          r"in --set model.family=svm: model.family"):
+    with pytest.raises(ConfigError, match=r"expected 'tfidf' or 'frozen' or 'setfit' or 'finetune' or 'multitask', "
+                                          r"found 'svm' in --set model.family=svm: model.family"):
         config.load(TrainConfig, [], ["model.family=svm"])
 
 
@@ -62,6 +62,41 @@ def test_shipped_configs_load_for_every_task_and_family():
             assert (cfg.task, cfg.model.family) == (task, family)
 
 
+def test_multitask_learns_both_tasks_and_refuses_a_single_one(tmp_path):
+    assert config.train_config(None, "multitask").task == "both"
+    assert config.train_config("both", "multitask").model.multitask_sentiment_weight == 1.0
+    with pytest.raises(ConfigError, match=r"task 'stance' does not go with model family 'multitask' \(--task\): "
+                                          r"the multitask family learns both tasks"):
+        config.train_config("stance", "multitask")
+    with pytest.raises(ConfigError, match=r"task 'both' does not go with model family 'finetune' \(--set task\)"):
+        config.train_config(None, "finetune", overrides=["task=both"])
+    exp = write(tmp_path / "exp.yaml", "task: sentiment\nmodel:\n  family: multitask\n")
+    with pytest.raises(ConfigError, match=r"task 'sentiment' does not go with model family 'multitask' "
+                                          r"\(.*exp\.yaml: task\)"):
+        config.train_config(experiment=exp)
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("--set", r"expected a value in \(0, 10\], found -1 in --set model\.multitask_sentiment_weight=-1: "
+              r"model\.multitask_sentiment_weight$"),
+    ("file", r"expected a value in \(0, 10\], found 0 in .*weights\.yaml: model\.multitask_sentiment_weight$"),
+])
+def test_multitask_task_weight_out_of_range_names_file_and_key(tmp_path, source, message):
+    with pytest.raises(ConfigError, match=message):
+        if source == "--set":
+            config.train_config(None, "multitask", overrides=["model.multitask_sentiment_weight=-1"])
+        else:
+            exp = write(tmp_path / "weights.yaml", "model:\n  family: multitask\n  multitask_sentiment_weight: 0\n")
+            config.train_config(experiment=exp)
+
+
+def test_score_models_setting_is_checked():
+    assert config.load(config.ScoreConfig, ["configs/score.yaml"]).models == "single"
+    with pytest.raises(ConfigError, match=r"expected 'single' or 'multitask', found 'both' in --set models=both: "
+                                          r"models$"):
+        config.load(config.ScoreConfig, ["configs/score.yaml"], ["models=both"])
+
+
 def test_experiment_names_its_own_task_and_family(tmp_path):
     exp = write(tmp_path / "exp.yaml", "task: sentiment\nmodel:\n  family: frozen\n  encoder: minilm\n")
     cfg = config.train_config(experiment=exp)
@@ -69,7 +104,8 @@ def test_experiment_names_its_own_task_and_family(tmp_path):
 
 
 def test_unknown_family_lists_choices():
-    with pytest.raises(ConfigError, match=r"no model config 'svm' .* choose one of finetune, frozen, setfit, tfidf"):
+    with pytest.raises(ConfigError, match=r"no model config 'svm' .* choose one of finetune, frozen, multitask, "
+                                          r"setfit, tfidf"):
         config.train_config("stance", "svm")
 
 

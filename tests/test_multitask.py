@@ -1,0 +1,108 @@
+"""The multitask family: one encoder with a stance and a sentiment head, trained, tracked, served, scored."""
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline import config, score, tracking, train
+from pipeline.data import label_maps, load_split
+
+TASKS = ("stance", "sentiment")
+
+
+def multitask_cfg(corpus: Path, tmp_path: Path, encoder: Path, *extra: str) -> config.TrainConfig:
+    return config.train_config(None, "multitask", overrides=[
+        f"data.corpus_dir={corpus}", f"training.output_dir={tmp_path / 'out'}", f"model.encoder={encoder}",
+        "training.epochs=1", "training.batch_size=8", *extra])
+
+
+def test_multitask_trains_both_heads_in_one_run_registers_loads_and_scores(
+        tiny_corpus, tiny_bert, tiny_suite, tmp_path, store):
+    result = train.run(multitask_cfg(tiny_corpus, tmp_path, tiny_bert, f"data.suite_file={tiny_suite}"))
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name(train.MULTITASK_EXPERIMENT)
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.run_id for r in runs] == [result.run_id], "one run holds both tasks"
+    run = runs[0]
+    assert run.info.run_name.startswith(f"multitask-{tiny_bert.name}-")
+    assert run.data.tags["task"] == "both" and run.data.params["multitask_sentiment_weight"] == "1.0"
+    logged = run.data.metrics
+    for task in TASKS:
+        for name in ("val/macro_f1", "test/macro_f1", "train/macro_f1", "test/ece", "val/temperature",
+                     "val/uncertain_threshold", "val/ece_uncalibrated", "suite/overall"):
+            assert f"{task}/{name}" in logged, f"{task}/{name}"
+        assert len(client.get_metric_history(result.run_id, f"{task}/val/macro_f1")) >= 2, "per evaluation"
+    mean_val = np.mean([logged[f"{task}/val/macro_f1"] for task in TASKS])
+    assert logged["val/mean_macro_f1"] == pytest.approx(mean_val)
+    assert logged[tracking.SELECTION_METRIC] == pytest.approx(result.best_val_macro_f1)
+    assert result.best_val_macro_f1 >= mean_val - 1e-9
+    artifacts = {a.path for a in client.list_artifacts(result.run_id, "eval")}
+    assert {f"eval/{task}_{name}" for task in TASKS for name in (
+        "confusion_matrix_test.png", "reliability_diagram.png", "misclassified_test.csv")} <= artifacts
+
+    # Registered as news-classifier, champion by the mean validation macro-F1.
+    assert result.registered_version == "1" and result.promoted
+    assert tracking.champion_score("news-classifier") == ("1", pytest.approx(result.best_val_macro_f1))
+    saved = tracking.model_meta("models:/news-classifier@champion")
+    assert saved["family"] == "multitask" and saved["heads"]["stance"]["id2label"]["0"] == "confident"
+    assert saved["heads"]["sentiment"]["id2label"] == {str(i): v for i, v in label_maps("sentiment")[1].items()}
+
+    # The pyfunc returns both tasks' labels, confidences and calibrated probabilities.
+    model = mlflow.pyfunc.load_model("models:/news-classifier@champion")
+    classifier = model.unwrap_python_model().classifier
+    val = load_split(tiny_corpus, "val")
+    output = model.predict(pd.DataFrame({"text": val.text}))
+    expected_columns = [column for task in TASKS for column in (
+        f"{task}_label", f"{task}_confidence", *(f"{task}_prob_{lab}" for lab in label_maps(task)[0]))]
+    assert list(output.columns) == expected_columns == tracking.output_columns(saved)
+    raw = classifier.raw_proba_tasks(val.text.tolist())
+    for task in TASKS:
+        head = classifier.heads[task]
+        assert head.temperature == pytest.approx(logged[f"{task}/val/temperature"])
+        assert head.uncertain_threshold == pytest.approx(logged[f"{task}/val/uncertain_threshold"])
+        probabilities = output.filter(like=f"{task}_prob_").to_numpy()
+        np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-6)
+        with np.errstate(divide="ignore"):
+            scaled = np.exp(np.log(raw[task]) / head.temperature)
+        np.testing.assert_allclose(probabilities, scaled / scaled.sum(1, keepdims=True), atol=1e-6)
+        assert head.temperature != pytest.approx(1.0, abs=0.01), "the temperature was fitted"
+        assert list(output[f"{task}_label"]) == [head.labels[i] for i in probabilities.argmax(1)]
+        np.testing.assert_allclose(output[f"{task}_confidence"], probabilities.max(1), atol=1e-9)
+        # The logged test macro-F1 is what the logged head earns on the test split.
+        test = load_split(tiny_corpus, "test")
+        from pipeline import metrics
+
+        earned = metrics.compute(test[task].map(label_maps(task)[0]).to_numpy(),
+                                 head.predict_proba(test.text.tolist()), head.labels)["macro_f1"]
+        assert logged[f"{task}/test/macro_f1"] == pytest.approx(earned, abs=1e-6)
+
+    # Scoring with it writes both labels, from the one model, with its stance head's threshold.
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    (articles / "a.txt").write_text("The union accused the operator of hiding safety reports. The board will meet "
+                                    "on March 3 to review the budget. Shares closed at 412 pence on Tuesday.")
+    cfg = config.load(config.ScoreConfig, ["configs/score.yaml"], ["models=multitask", "uncertain_threshold=0"])
+    scored = score.run(cfg, [str(articles)], str(tmp_path / "scores"))
+    assert scored.sentences == 3
+    sentences = pd.read_parquet(tmp_path / "scores" / "sentences.parquet")
+    assert set(sentences["stance"]) <= set(label_maps("stance")[0])
+    assert set(sentences["sentiment"]) <= set(label_maps("sentiment")[0])
+    both = classifier.predict_tasks(sentences["text"].tolist())
+    np.testing.assert_allclose(sentences["stance_confidence"], both["stance"].max(1), atol=1e-5)
+    np.testing.assert_allclose(sentences["sentiment_confidence"], both["sentiment"].max(1), atol=1e-5)
+    np.testing.assert_allclose(sentences.filter(like="prob_").sum(axis=1), 1.0, atol=1e-6)
+    params = MlflowClient(store).get_run(scored.run_id).data.params
+    assert params["models"] == "multitask" and params["multitask_model"].startswith("models:/news-classifier/1")
+    own = score.uncertain_threshold(config.ScoreConfig(models="multitask"), "models:/news-classifier/1")
+    assert own == pytest.approx(classifier.heads["stance"].uncertain_threshold)
+
+
+def test_scoring_refuses_a_single_task_model_as_the_multitask_one(models, tmp_path, store):
+    cfg = config.load(config.ScoreConfig, ["configs/score.yaml"], [
+        "models=multitask", f"multitask_model={models['stance']}"])
+    with pytest.raises(score.ScoreError, match=r"is a tfidf stance model, not a multitask one"):
+        score.run(cfg, ["examples/articles"], str(tmp_path / "out"))
