@@ -172,7 +172,8 @@ def evaluate(
                                                    "suite file, default data/boundary/suite.jsonl)")] = None,
     suite: Annotated[bool, typer.Option("--suite", help="Accuracy per border rule on the boundary suite")] = False,
     text_column: Annotated[str, typer.Option(help="Column with the text")] = "text",
-    label_column: Annotated[str, typer.Option(help="Column with the gold label (default: the task)")] = "",
+    label_column: Annotated[str, typer.Option(help="Column with the gold label (default: the task; a multitask "
+                                                    "model: stance or sentiment, the head evaluated)")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
 ) -> None:
     """Evaluate any model on any labeled file, or on the boundary suite (--suite); logs an evaluation run."""

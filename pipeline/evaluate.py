@@ -79,6 +79,11 @@ def _run_suite(cfg: EvaluateConfig, classifier: Classifier) -> EvaluateResult:
 def run(cfg: EvaluateConfig) -> EvaluateResult:
     tracking.setup(cfg.tracking_uri)
     classifier = tracking.load_model(cfg.model)
+    if hasattr(classifier, "heads"):  # a multi-task model: the label column names the head to evaluate
+        if cfg.label_column not in classifier.heads:
+            raise DataError(f"{cfg.model} is a multi-task model: choose the head with --label-column "
+                            f"{' or '.join(classifier.heads)}")
+        classifier = classifier.heads[cfg.label_column]
     if cfg.suite:
         return _run_suite(cfg, classifier)
     frame = read_table(cfg.data)

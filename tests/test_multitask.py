@@ -100,6 +100,19 @@ def test_multitask_trains_both_heads_in_one_run_registers_loads_and_scores(
     own = score.uncertain_threshold(config.ScoreConfig(models="multitask"), "models:/news-classifier/1")
     assert own == pytest.approx(classifier.heads["stance"].uncertain_threshold)
 
+    # evaluate takes one head, named by the label column.
+    from pipeline import evaluate
+    from pipeline.data import DataError
+
+    test_file = str(tiny_corpus / "test.jsonl")
+    evaluated = evaluate.run(config.EvaluateConfig(model="models:/news-classifier@champion", data=test_file,
+                                                   label_column="sentiment"))
+    assert evaluated.task == "sentiment"
+    assert evaluated.metrics["macro_f1"] == pytest.approx(logged["sentiment/test/macro_f1"], abs=1e-6)
+    with pytest.raises(DataError, match=r"is a multi-task model: choose the head with --label-column stance or "
+                                        r"sentiment"):
+        evaluate.run(config.EvaluateConfig(model="models:/news-classifier@champion", data=test_file))
+
 
 def test_scoring_refuses_a_single_task_model_as_the_multitask_one(models, tmp_path, store):
     cfg = config.load(config.ScoreConfig, ["configs/score.yaml"], [

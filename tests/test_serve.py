@@ -86,3 +86,26 @@ def test_load_test_runs_only_against_the_loopback():
     with pytest.raises(bench.BenchError, match=r"only runs against a loopback address \(127\.0\.0\.1\), not "
                                          r"http://example\.org:8080"):
         bench.load_test("http://example.org:8080", ["text"], requests=1)
+
+
+def test_served_multitask_model_returns_both_tasks(tiny_corpus, tiny_bert, tmp_path, store):
+    train.run(config.train_config(None, "multitask", overrides=[
+        f"data.corpus_dir={tiny_corpus}", f"training.output_dir={tmp_path / 'out'}", f"model.encoder={tiny_bert}",
+        "training.epochs=1", "training.batch_size=8"]))
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", "models:/news-classifier@champion",
+               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    texts = ["Prosecutors allege the firm paid bribes to win the port contract.", "The board will meet on March 3."]
+    payload = {"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}}
+    with running(command, env, f"http://127.0.0.1:{port}/ping"):
+        status, body = post(f"http://127.0.0.1:{port}/invocations", json.dumps(payload).encode())
+    assert status == 200, body
+    import mlflow
+    import pandas as pd
+
+    expected = mlflow.pyfunc.load_model("models:/news-classifier@champion").predict(pd.DataFrame({"text": texts}))
+    served = pd.DataFrame(json.loads(body)["predictions"])[list(expected.columns)]
+    assert {"stance_label", "sentiment_label", "stance_prob_wary", "sentiment_prob_neutral"} <= set(served.columns)
+    pd.testing.assert_frame_equal(served, expected, atol=1e-6)
