@@ -83,6 +83,17 @@ def remove_new_checkpoints(output_dir: str, since: float) -> None:
             shutil.rmtree(checkpoint)
 
 
+def run_trainer(trainer: Trainer, training: TrainingConfig) -> dict[str, Any]:
+    """Trains (resuming from a checkpoint when asked), deletes this run's checkpoints unless they are to be
+    kept, and returns what the fit reports: the best validation score, its checkpoint and the steps run."""
+    started = time.time()
+    trainer.train(resume_from_checkpoint=training.resume_from_checkpoint or None)
+    if not training.keep_checkpoints and trainer.is_world_process_zero():
+        remove_new_checkpoints(training.output_dir, started)
+    return {"best_val_macro_f1": trainer.state.best_metric, "best_checkpoint": trainer.state.best_model_checkpoint,
+            "global_step": trainer.state.global_step}
+
+
 def single_task_metric_names(key: str) -> str | None:
     """Trainer log keys as tracked metric names: ``eval_macro_f1`` -> ``val/macro_f1``, ``loss`` -> ``train/loss``."""
     if key.startswith("eval_"):
@@ -165,14 +176,10 @@ class FinetuneClassifier(Classifier):
             compute_metrics=compute_metrics, optimizers=(optimizer, None), class_weights=weights,
             callbacks=[EarlyStoppingCallback(training.early_stopping_patience), ForwardMetrics(on_metrics)],
         )
-        started = time.time()
-        trainer.train(resume_from_checkpoint=training.resume_from_checkpoint or None)
+        fit_info = run_trainer(trainer, training)
         self.model = trainer.model.to("cpu")  # prediction and scoring run on the CPU
         self.is_main_process = trainer.is_world_process_zero()
-        if not training.keep_checkpoints and self.is_main_process:
-            remove_new_checkpoints(training.output_dir, started)
-        return {"best_val_macro_f1": trainer.state.best_metric, "best_checkpoint": trainer.state.best_model_checkpoint,
-                "global_step": trainer.state.global_step}
+        return fit_info
 
     def torch_module(self):
         return self.model

@@ -11,7 +11,6 @@ boundary suite and calibration treat each head like a single-task model.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from pipeline.models.finetune import (
     ForwardMetrics,
     WeightedTrainer,
     layerwise_param_groups,
-    remove_new_checkpoints,
+    run_trainer,
     single_task_metric_names,
     training_arguments,
 )
@@ -174,14 +173,10 @@ class MultiTaskClassifier(Classifier):
             callbacks=[EarlyStoppingCallback(training.early_stopping_patience),
                        ForwardMetrics(on_metrics, metric_names)],
         )
-        started = time.time()
-        trainer.train(resume_from_checkpoint=training.resume_from_checkpoint or None)
+        fit_info = run_trainer(trainer, training)
         self.model = trainer.model.to("cpu")  # prediction and scoring run on the CPU
         self.is_main_process = trainer.is_world_process_zero()
-        if not training.keep_checkpoints and self.is_main_process:
-            remove_new_checkpoints(training.output_dir, started)
-        return {"best_val_macro_f1": trainer.state.best_metric, "best_checkpoint": trainer.state.best_model_checkpoint,
-                "global_step": trainer.state.global_step}
+        return fit_info
 
     def torch_module(self):
         return self.model
