@@ -322,11 +322,12 @@ def label_train_user(
                   f"{'-' + champion['encoder'] if champion['encoder'] else ''}, version {champion['version']}) "
                   "on the corpus and your labels", highlight=False)
     result = label.train_user(cfg, max_val_drop)
-    row = {"task": task, "run": result.run_id[:8], "user train": result.n_user_train,
-           "user hold-out": result.n_user_holdout, "hold-out F1 new": result.candidate_user_f1,
-           "hold-out F1 champion": result.champion_user_f1, "val F1 new": result.candidate_val_f1,
-           "val F1 champion": result.champion_val_f1, "champion": "new" if result.promoted else "kept"}
-    console.print(_table(f"{task}: train-user", [row], list(row)))
+    rows = [{"model": f"champion v{result.champion_version}", "user hold-out F1": result.champion_user_f1,
+             "corpus val F1": result.champion_val_f1},
+            {"model": f"new v{result.candidate_version or '-'} (run {result.run_id[:8]})",
+             "user hold-out F1": result.candidate_user_f1, "corpus val F1": result.candidate_val_f1}]
+    console.print(_table(f"{task}: {result.n_user_train} user labels trained on, {result.n_user_holdout} held out",
+                         rows, list(rows[0])))
     console.print(result.reason, highlight=False, soft_wrap=True)
 
 

@@ -45,6 +45,9 @@ FIX_HINT = ("fix the label in Label Studio (the project must use configs/label-s
             "the label map) and export again")
 
 
+SMALL_HOLDOUT = 50
+
+
 class LabelError(PipelineError, ValueError):
     """A scoring output, a Label Studio export or a user label file that cannot be used; says what to do."""
 
@@ -570,6 +573,9 @@ def train_user(cfg: TrainConfig, max_val_drop: float = 0.01) -> TrainUserResult:
     version = result.registered_version if promoted else champion["version"]
     reason = (f"{'promoted' if promoted else 'kept'} version {version}: {why} (user hold-out: "
               f"{len(user.holdout)} sentences)")
+    if len(user.holdout) < SMALL_HOLDOUT:
+        reason += (f"; a hold-out under {SMALL_HOLDOUT} sentences moves by whole points with one sentence: label "
+                   "more articles before trusting the difference")
     tracking.annotate_run(result.run_id, {"user_promotion": "promoted" if promoted else "kept",
                                           "user_promotion_reason": reason[:4000]},
                           {"test_user/champion_macro_f1": champion_user, "val/champion_macro_f1": champion_val})

@@ -101,7 +101,7 @@ def _plot(curves: dict[str, dict[int, list[float]]], baseline: float, all_pool: 
           extra: dict[str, tuple[int, float]], title: str, path: Path) -> Path:
     from pipeline.metrics import plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(7.2, 4.4))
     for strategy, by_budget in curves.items():
         xs = sorted(by_budget)
         means = [float(np.mean(by_budget[x])) for x in xs]
