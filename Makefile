@@ -34,6 +34,20 @@ OUT ?= outputs/scores/examples
 PORT ?= 5000
 DATA ?= data/corpus/test.jsonl
 MODEL_URI ?= models:/stance-classifier@champion
+# The labeling loop (docs/labeling.md): Label Studio in its own environment, its data under outputs/.
+LS_VENV := .venv-label-studio
+LS_PY := $(LS_VENV)/bin/python
+LS_STAMP := $(LS_VENV)/.installed
+LS_PORT ?= 8080
+LS_URL := http://127.0.0.1:$(LS_PORT)
+LS_DIR := outputs/label-studio
+LS_EMAIL ?= labeler@example.com
+SCORES ?= outputs/scores/examples
+TASKS ?= outputs/label/tasks.json
+N ?= 200
+STRATEGY ?= margin
+LABELS ?= data/user/labels.jsonl
+USER_FILES ?= data/user/*.jsonl
 
 CORPUS := $(wildcard data/corpus/*.jsonl)
 SUITE := $(wildcard data/boundary/suite.jsonl)
@@ -143,10 +157,56 @@ all: $(ENV_STAMP) ## Main job: validate data, train baseline + best family for b
 	$(MAKE) --no-print-directory score INPUT=examples/articles OUT=outputs/scores/examples ARGS=--fresh
 	$(PY) -m pipeline summary --scores outputs/scores/examples
 
+$(LS_STAMP): configs/label-studio-requirements.txt
+	$(PYTHON_BOOT) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip --disable-pip-version-check -q install -r configs/label-studio-requirements.txt
+	touch $@
+
+label-setup: $(LS_STAMP) ## Label Studio in its own environment (.venv-label-studio; its pins never move .venv)
+
+label-export: $(ENV_STAMP) ## Label Studio tasks from a scoring output: SCORES=folder TASKS=file N=200 STRATEGY=margin|entropy|random
+	$(PY) -m pipeline label export $(SCORES) --out $(TASKS) --n $(N) --strategy $(STRATEGY)
+
+label-studio: $(LS_STAMP) ## Start Label Studio on 127.0.0.1:$(LS_PORT) (data in outputs/), create the project, import TASKS
+	@mkdir -p $(LS_DIR)
+	@test -s $(LS_DIR)/password || (umask 077; $(LS_PY) -c "import secrets; print(secrets.token_urlsafe(12))" \
+		> $(LS_DIR)/password)
+	@if $(LS_PY) -m pipeline.label_studio wait --url $(LS_URL) --timeout 1 2>/dev/null; then \
+		echo "Label Studio already answers on $(LS_URL)"; \
+	else \
+		echo "starting Label Studio on $(LS_URL) (a first start takes a minute or two; log: $(LS_DIR)/server.log)"; \
+		LABEL_STUDIO_BASE_DATA_DIR=$(CURDIR)/$(LS_DIR)/data LABEL_STUDIO_USERNAME=$(LS_EMAIL) \
+		LABEL_STUDIO_PASSWORD="$$(cat $(LS_DIR)/password)" LATEST_VERSION_CHECK=false COLLECT_ANALYTICS=false \
+		setsid nohup $(LS_VENV)/bin/label-studio start --no-browser --internal-host 127.0.0.1 --port $(LS_PORT) \
+			> $(LS_DIR)/server.log 2>&1 < /dev/null & echo $$! > $(LS_DIR)/server.pid; \
+		$(LS_PY) -m pipeline.label_studio wait --url $(LS_URL) --timeout 600; \
+	fi
+	@test -s $(LS_DIR)/token || $(LS_PY) -m pipeline.label_studio token --url $(LS_URL) --email $(LS_EMAIL) \
+		--password-file $(LS_DIR)/password --token-file $(LS_DIR)/token
+	@$(LS_PY) -m pipeline.label_studio setup --url $(LS_URL) --token-file $(LS_DIR)/token \
+		--config configs/label-studio.xml $(if $(wildcard $(TASKS)),--tasks $(TASKS),)
+	@$(if $(wildcard $(TASKS)),,echo "no $(TASKS) yet: make label-export, then make label-studio again to import it")
+	@echo "label at $(LS_URL) as $(LS_EMAIL), password in $(LS_DIR)/password; then make label-pull"
+
+label-stop: ## Stop the Label Studio that make label-studio started
+	@if test -s $(LS_DIR)/server.pid; then kill -- -$$(cat $(LS_DIR)/server.pid) && rm $(LS_DIR)/server.pid \
+		&& echo "stopped"; else echo "no $(LS_DIR)/server.pid: nothing started here"; fi
+
+label-pull: $(LS_STAMP) $(ENV_STAMP) ## Export the annotations from Label Studio and merge them into LABELS=data/user/labels.jsonl
+	$(LS_PY) -m pipeline.label_studio export --url $(LS_URL) --token-file $(LS_DIR)/token --out $(LS_DIR)/export.json
+	$(PY) -m pipeline label import $(LS_DIR)/export.json --out $(LABELS)
+
+train-user: $(ENV_STAMP) outputs/data/validate.txt ## Retrain each champion's family on corpus + USER_FILES; promote only if better on your hold-out
+	for task in stance sentiment; do \
+		$(PY) -m pipeline label train-user --task $$task --user-files '$(USER_FILES)' $(ARGS); done
+
+label-sim: $(ENV_STAMP) ## Does labeling pay? Simulated loop per strategy, curve in docs/img/label-sim.png [ARGS="--set k=v"]
+	$(PY) -m pipeline label sim $(ARGS)
+
 setup-browser: ## Debian's chromium for the UI test, installed with apt-get when missing (no browser download)
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: $(ENV_STAMP) $(SPARK_STAMP) setup-browser ## Run the whole test suite (slow tests included)
+test: $(ENV_STAMP) $(SPARK_STAMP) $(LS_STAMP) setup-browser ## Run the whole test suite (slow tests included)
 	$(PY) -m pytest
 
 test-fast: $(ENV_STAMP) ## The edit loop: every test not marked slow
@@ -164,4 +224,6 @@ clean: ## Remove generated outputs (keeps .venv, mlflow.db and mlruns/) and say 
 
 FORCE:
 
-.PHONY: help setup setup-spark setup-browser data audit train train-multitask train-all train-ddp evaluate suite experiment score compare bench ui serve all test test-fast lint clean FORCE
+.PHONY: help setup setup-spark setup-browser label-setup label-export label-studio label-stop label-pull \
+	train-user label-sim data audit train train-multitask train-all train-ddp evaluate suite experiment score \
+	compare bench ui serve all test test-fast lint clean FORCE

@@ -43,6 +43,9 @@ app.add_typer(data_app, name="data")
 bench_app = typer.Typer(help="Benchmarks: ratios against a baseline run in the same process.",
                         no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+label_app = typer.Typer(help="Label your own articles: Label Studio tasks out, labels in, retrain.",
+                        no_args_is_help=True)
+app.add_typer(label_app, name="label")
 console = Console()
 
 ROOT = paths.REPO_ROOT  # default paths are anchored here, so commands work from any folder
@@ -252,6 +255,110 @@ def compare(
     console.print(result.table.drop(columns="run_id").to_string(index=False))
     console.print(f"per-class F1 chart: {result.chart}")
     console.print(f"runs side by side (per-class F1, confusion matrices, learning curves): {result.side_by_side}")
+
+
+@label_app.command("export")
+def label_export(
+    scores_dir: Annotated[Path, typer.Argument(help="A scoring output folder (python -m pipeline score)")],
+    out: Annotated[Path, typer.Option(help="Label Studio tasks JSON")] = ROOT / "outputs/label/tasks.json",
+    n: Annotated[int, typer.Option(help="Sentences to label")] = 200,
+    strategy: Annotated[str, typer.Option(help="margin | entropy | random")] = "margin",
+    max_per_article: Annotated[int, typer.Option(help="At most this many sentences per article")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the random strategy")] = 0,
+) -> None:
+    """Pick the sentences the model is least sure of and write them as Label Studio tasks with its guesses."""
+    from pipeline import label
+
+    cfg = config.from_options(config.LabelExportConfig, scores_dir=str(scores_dir), out=str(out), n=n,
+                              strategy=strategy, max_per_article=max_per_article, seed=seed)
+    result = label.export_tasks(cfg)
+    console.print(f"{result.tasks} tasks ({result.strategy}) -> {_shown(result.out)}: picked from {result.candidates} "
+                  f"sentences ({result.already_labeled} already labeled were left out, {result.near_duplicates} near "
+                  f"duplicates passed over); mean uncertainty {result.mean_uncertainty_picked:.3f} picked vs "
+                  f"{result.mean_uncertainty_all:.3f} all", highlight=False, soft_wrap=True)
+    if result.tasks < n:
+        console.print(f"only {result.tasks} of {n} asked: at most {max_per_article} per article; score more articles "
+                      "or raise --max-per-article", highlight=False)
+
+
+@label_app.command("import")
+def label_import(
+    export: Annotated[Path, typer.Argument(help="A Label Studio export: JSON, JSON-MIN (.json) or CSV")],
+    out: Annotated[Path, typer.Option(help="Your label file (JSON Lines), merged into")] = (
+        ROOT / "data/user/labels.jsonl"),
+    overwrite: Annotated[bool, typer.Option(help="Where a sentence already has another label, take the "
+                                                 "export's (listed either way)")] = False,
+) -> None:
+    """Check a Label Studio export against the label map and merge it into your label file."""
+    from pipeline import label
+
+    result = label.import_labels(config.from_options(config.LabelImportConfig, export=str(export), out=str(out),
+                                                     overwrite=overwrite))
+    console.print(f"{result.format} export, {result.tasks} tasks: {result.labeled} labeled, {result.skipped} skipped "
+                  f"(cancelled) and {result.unlabeled} not yet labeled were left out", highlight=False)
+    if result.format != "JSON":
+        console.print(f"({result.format} exports leave skipped and unlabeled tasks out: export JSON to count them)",
+                      highlight=False)
+    console.print(f"{_shown(result.out)}: {result.added} added, {result.unchanged} unchanged, {result.replaced} "
+                  f"replaced; {result.total} labels in the file", highlight=False)
+    if result.agreement:
+        a = result.agreement
+        console.print(f"agreement on {int(a['tasks'])} tasks with two annotations: stance {a['stance_agreement']:.0%} "
+                      f"(kappa {a['stance_kappa']:.2f}), sentiment {a['sentiment_agreement']:.0%} "
+                      f"(kappa {a['sentiment_kappa']:.2f})", highlight=False)
+    for line in result.disagreements:
+        console.print(f"[yellow]{line}[/]", highlight=False, soft_wrap=True)
+    for line in result.conflicts:
+        console.print(f"[yellow]conflict: {line}[/]", highlight=False, soft_wrap=True)
+    if result.conflicts and not overwrite:
+        console.print(f"{len(result.conflicts)} conflict(s) kept the existing label: fix them in Label Studio, or "
+                      "rerun with --overwrite to take the export's", highlight=False)
+
+
+@label_app.command("train-user")
+def label_train_user(
+    task: Annotated[str, typer.Option(help="stance | sentiment")] = "stance",
+    user_files: Annotated[list[str] | None, typer.Option("--user-files", help="Glob of your label files "
+                                                         "(repeat)")] = None,
+    max_val_drop: Annotated[float, typer.Option(help="Largest corpus val macro-F1 loss allowed")] = 0.01,
+    config_dir: Annotated[Path, typer.Option(help="Config folder")] = ROOT / "configs",
+    overrides: SetOption = None,
+) -> None:
+    """Retrain the champion's family on corpus + your labels; promote only if better on your hold-out."""
+    from pipeline import label
+
+    champion = label.champion_model(task)
+    globs = user_files or [str(ROOT / "data/user/*.jsonl")]
+    extra = [f"data.user_files={json.dumps(globs)}"]
+    extra += [f"model.encoder={champion['encoder']}"] if champion["encoder"] else []
+    cfg = config.train_config(task, champion["family"], overrides=[*extra, *(overrides or [])], config_dir=config_dir)
+    console.print(f"{task}: retraining the champion's family ({champion['family']}"
+                  f"{'-' + champion['encoder'] if champion['encoder'] else ''}, version {champion['version']}) "
+                  "on the corpus and your labels", highlight=False)
+    result = label.train_user(cfg, max_val_drop)
+    rows = [{"model": f"champion v{result.champion_version}", "user hold-out F1": result.champion_user_f1,
+             "corpus val F1": result.champion_val_f1},
+            {"model": f"new v{result.candidate_version or '-'} (run {result.run_id[:8]})",
+             "user hold-out F1": result.candidate_user_f1, "corpus val F1": result.candidate_val_f1}]
+    console.print(_table(f"{task}: {result.n_user_train} user labels trained on, {result.n_user_holdout} held out",
+                         rows, list(rows[0])))
+    console.print(result.reason, highlight=False, soft_wrap=True)
+
+
+@label_app.command("sim")
+def label_sim(
+    config_file: Annotated[Path, typer.Option("--config", help="Simulation config YAML")] = (
+        ROOT / "configs/label-sim.yaml"),
+    overrides: SetOption = None,
+) -> None:
+    """Does labeling pay? Hold out one corpus writer, label 50-400 of its sentences per strategy, retrain, plot."""
+    from pipeline import label_sim as sim
+
+    result = sim.run(config.load(config.LabelSimConfig, [config_file], overrides or []))
+    console.print(result.table.to_string(index=False))
+    console.print(f"curve: {_shown(result.figure)}; table: {_shown(result.table_file)}; MLflow run {result.run_id}",
+                  highlight=False)
+    console.print(result.verdict, highlight=False, soft_wrap=True)
 
 
 def _print_bench(result: dict) -> None:

@@ -107,6 +107,10 @@ class DataConfig:
     min_registers: CountInt = 8
     suite_file: RepoPath = DEFAULT_SUITE  # "" skips the boundary suite
     min_suite_per_rule: CountInt = 40
+    # A user's own labels (pipeline label import): globs of JSON Lines files; () trains on the corpus alone.
+    user_files: tuple[RepoPath, ...] = ()
+    user_holdout_share: Annotated[float, Bounds(0, 1, low_open=True, high_open=True)] = 0.3
+    user_weight: PositiveFloat = 2.0
 
 
 @dataclasses.dataclass
@@ -156,6 +160,7 @@ class TrackingConfig:
     tracking_uri: str = ""
     register: bool = True
     promote: bool = False
+    auto_promote: bool = True  # false: register only; the caller decides (make train-user)
 
 
 @dataclasses.dataclass
@@ -196,6 +201,48 @@ class ScoreConfig:
     engine: Literal["local", "spark"] = "local"
     spark_master: str = "local[*]"
     tracking: TrackingConfig = dataclasses.field(default_factory=TrackingConfig)
+
+
+LabelStrategy = Literal["margin", "entropy", "random"]
+
+
+@dataclasses.dataclass
+class LabelExportConfig:
+    scores_dir: RepoPath = str(paths.OUTPUTS / "scores" / "examples")
+    out: RepoPath = str(paths.OUTPUTS / "label" / "tasks.json")
+    n: PositiveInt = 200
+    strategy: LabelStrategy = "margin"
+    max_per_article: PositiveInt = 3
+    near_duplicate_jaccard: Share = 0.8
+    context: CountInt = 1  # sentences shown before and after
+    min_words: CountInt = 4  # shorter sentences (datelines, bylines) are not worth a label
+    skip_labeled: tuple[RepoPath, ...] = (str(paths.DATA / "user" / "*.jsonl"),)
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class LabelImportConfig:
+    export: RepoPath = ""
+    out: RepoPath = str(paths.DATA / "user" / "labels.jsonl")
+    overwrite: bool = False  # conflicting labels: false keeps the existing label and lists the conflict
+
+
+@dataclasses.dataclass
+class LabelSimConfig:
+    task: Task = "stance"
+    writer: str = "w5"
+    holdout_share: Annotated[float, Bounds(0, 1, low_open=True, high_open=True)] = 0.4
+    budgets: tuple[PositiveInt, ...] = (50, 100, 200, 400)
+    strategies: tuple[LabelStrategy, ...] = ("margin", "entropy", "random")
+    random_seeds: tuple[int, ...] = (1, 2, 3)
+    max_per_article: PositiveInt = 3
+    user_weight: PositiveFloat = 2.0
+    finetune_encoder: str = ""  # "minilm": one fine-tuned point per strategy at finetune_budget labels (slow)
+    finetune_budget: PositiveInt = 200
+    corpus_dir: RepoPath = DEFAULT_CORPUS
+    out: RepoPath = str(paths.OUTPUTS / "label-sim")
+    figure: RepoPath = str(paths.REPO_ROOT / "docs" / "img" / "label-sim.png")
+    tracking_uri: str = ""
 
 
 # ---------------------------------------------------------------- loading
@@ -330,6 +377,13 @@ def load(cls: type[T], files: list[str | Path] = (), overrides: list[str] = ()) 
             nested = {part: nested}
         _merge(raw, nested, f"--set {text}", origins)
     return _build(cls, raw, origins)
+
+
+def from_options(cls: type[T], **values: Any) -> T:
+    """Builds ``cls`` from command-line options, checked like a file: errors name the option."""
+    given = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items() if v is not None}
+    origins = {k: f"option --{k.replace('_', '-')}" for k in given}
+    return _build(cls, given, origins)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import glob
 import hashlib
 import json
 import math
@@ -140,6 +141,104 @@ def data_version(corpus_dir: str | Path, splits: tuple[str, ...] = ("train", "va
     return digest.hexdigest()[:12]
 
 
+# ---------------------------------------------------------------- a user's own labels
+
+USER_FIELDS: dict[str, type] = {"article_id": str, "sentence_index": int, "text": str, "stance": str,
+                                "sentiment": str}
+
+
+@dataclasses.dataclass
+class UserData:
+    """A user's labels (``data.user_files``), split by article into training rows and a hold-out."""
+
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    files: list[Path]
+    version: str  # content hash of the files, logged with every run that trains on them
+
+
+def user_files(patterns: tuple[str, ...]) -> list[Path]:
+    files: list[Path] = []
+    for pattern in patterns:
+        found = sorted(Path(p) for p in glob.glob(pattern))
+        if not found:
+            raise DataError(f"data.user_files: {pattern!r} matches no file; label some sentences first "
+                            "(docs/labeling.md) or leave data.user_files empty")
+        files += [f for f in found if f not in files]
+    return files
+
+
+def user_row_errors(row: dict[str, Any], where: str) -> list[str]:
+    """Problems of one user label row; ``where`` names its file and line (or task)."""
+    errors = []
+    for field, kind in USER_FIELDS.items():
+        if field not in row:
+            errors.append(f"{where}: missing field {field!r}")
+        elif not isinstance(row[field], kind) or (kind is int and isinstance(row[field], bool)):
+            errors.append(f"{where}: field {field!r} expected {kind.__name__}, found {type(row[field]).__name__}")
+    if errors:
+        return errors
+    for task, labels in TASK_LABELS.items():
+        if row[task] not in labels:
+            errors.append(f"{where}: {task} {row[task]!r} is not one of {', '.join(labels)}")
+    return errors
+
+
+def in_user_holdout(article_id: str, share: float) -> bool:
+    """Whether an article is held out: by a hash of its id, so that labeling more never moves an article."""
+    digest = hashlib.sha256(article_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def load_user(cfg: DataConfig) -> UserData | None:
+    """The labels of ``cfg.user_files`` split by article; None when none are configured."""
+    if not cfg.user_files:
+        return None
+    files = user_files(cfg.user_files)
+    rows, errors, seen = [], [], {}
+    for path in files:
+        file_rows, file_errors = read_jsonl(path)
+        errors += file_errors
+        for row in file_rows:
+            where = f"{row['_file']}:{row['_line']}"
+            row_errors = user_row_errors(row, where)
+            errors += row_errors
+            if row_errors:
+                continue
+            key = (row["article_id"], row["sentence_index"])
+            if key in seen:
+                errors.append(f"{where}: article {key[0]} sentence {key[1]} is also labeled at {seen[key]}; "
+                              "keep one of the two")
+            seen[key] = where
+            rows.append(row)
+    if errors:
+        raise DataError("\n".join(errors))
+    if not rows:
+        raise DataError(f"data.user_files: {', '.join(map(str, files))} hold no labels")
+    frame = pd.DataFrame(rows).drop(columns=["_file", "_line"])
+    articles = sorted(frame["article_id"].unique())
+    held = {a for a in articles if in_user_holdout(a, cfg.user_holdout_share)}
+    if not held and len(articles) > 1:  # few articles: hold out the one the hash ranks first
+        held = {min(articles, key=lambda a: hashlib.sha256(a.encode("utf-8")).digest())}
+    if len(held) == len(articles) and len(articles) > 1:
+        held.discard(max(articles, key=lambda a: hashlib.sha256(a.encode("utf-8")).digest()))
+    is_held = frame["article_id"].isin(held)
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return UserData(frame[~is_held].reset_index(drop=True), frame[is_held].reset_index(drop=True), files,
+                    digest.hexdigest()[:12])
+
+
+def oversample(frame: pd.DataFrame, weight: float, seed: int) -> pd.DataFrame:
+    """Each row ``weight`` times on average: whole copies, then a seeded sample for the fraction."""
+    copies = [frame] * int(weight)
+    fraction = weight - int(weight)
+    if fraction > 0 and len(frame):
+        copies.append(frame.sample(n=round(fraction * len(frame)), random_state=seed))
+    return pd.concat(copies, ignore_index=True) if copies else frame.iloc[:0]
+
+
 # ---------------------------------------------------------------- validation
 
 
@@ -185,6 +284,11 @@ def _row_errors(row: dict[str, Any]) -> list[str]:
 def _shingles(text: str) -> set[str]:
     words = re.findall(r"\w+", text.lower())
     return {" ".join(words[i : i + 3]) for i in range(len(words) - 2)}
+
+
+def shingles(text: str) -> set[str]:
+    """Word 3-grams of a sentence: what the near-duplicate checks compare (Jaccard)."""
+    return _shingles(text)
 
 
 def near_duplicates(texts: list[str], threshold: float) -> list[tuple[int, int, float]]:

@@ -415,6 +415,47 @@ def promote_if_better(name: str, version: str, score: float, force: bool = False
     return False
 
 
+def champion_info(name: str) -> dict[str, str] | None:
+    """The champion's version, run id, model family and encoder ("" for tfidf); None when there is none."""
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        return None
+    run = client.get_run(version.run_id)
+    return {"version": str(version.version), "run_id": version.run_id,
+            "family": run.data.tags.get("model_family", run.data.params.get("family", "")),
+            "encoder": run.data.params.get("encoder", "")}
+
+
+def set_champion(name: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+
+
+def annotate_run(run_id: str, tags: dict[str, str], metrics: dict[str, float]) -> None:
+    """Adds tags and metrics to a finished run (a decision taken after it, such as a promotion)."""
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+    for key, value in metrics.items():
+        if np.isfinite(value):
+            client.log_metric(run_id, key, float(value))
+
+
+def log_label_sim(report: dict[str, Any], figure: Path, table: Path, tracking: str = "") -> str:
+    """The label simulation (``make label-sim``) as one run of the ``label-sim`` experiment: one metric per
+    strategy with the number of labels as its step, the curve and the table as artifacts."""
+    tags = {"kind": "label-sim", "task": report["task"], "writer": report["writer"]}
+    with start_run("label-sim", f"label-sim-{report['task']}-{report['writer']}", tags, tracking) as run:
+        run.params({k: v for k, v in report.items() if isinstance(v, str | int | float) and not isinstance(v, bool)})
+        for strategy, points in report["curves"].items():
+            for labels, value in points:
+                run.metrics({f"test_user/macro_f1_{strategy}": value}, step=int(labels))
+        run.artifact(figure, "label-sim")
+        run.artifact(table, "label-sim")
+        return run.id
+
+
 def run_artifact(run_id: str, path: str, folder: Path) -> Path | None:
     """Downloads one artifact of a run into ``folder``; None when the run did not log it."""
     logged = {a.path for a in MlflowClient().list_artifacts(run_id, str(Path(path).parent))}

@@ -20,7 +20,7 @@ import yaml
 
 from pipeline import calibration, metrics, tracking
 from pipeline.config import TASK_LABELS, ConfigError, TrainConfig, to_dict
-from pipeline.data import DataError, data_version, label_maps, load_split, read_suite
+from pipeline.data import DataError, UserData, data_version, label_maps, load_split, load_user, oversample, read_suite
 from pipeline.models import Classifier, build_classifier, build_multitask
 
 
@@ -37,6 +37,7 @@ class TrainResult:
     train_seconds: float = 0.0
     disk_mib: float = 0.0  # what the run left on disk: its model in the store and any kept checkpoints
     suite: dict[str, float] = dataclasses.field(default_factory=dict)
+    test_user: dict[str, float] = dataclasses.field(default_factory=dict)  # the user's hold-out, when configured
 
 
 def model_label(cfg: TrainConfig) -> str:
@@ -114,6 +115,26 @@ def _suite(classifier: Classifier, cfg: TrainConfig) -> dict[str, float]:
     return suite_metrics(classifier, suite, cfg.training.eval_batch_size)[0]
 
 
+def _log_user_data(run: tracking.Run, cfg: TrainConfig, user: UserData) -> None:
+    run.params({"user_files": ",".join(str(f) for f in user.files), "user_weight": cfg.data.user_weight,
+                "n_user_train": len(user.train), "n_user_holdout": len(user.holdout),
+                "user_holdout_share": cfg.data.user_holdout_share})
+    columns = [cfg.text_column, cfg.task, "article_id"]
+    source = ",".join(str(f) for f in user.files)
+    run.dataset(user.train[columns], source=source, name="user-train", target=cfg.task, context="training")
+    if len(user.holdout):
+        run.dataset(user.holdout[columns], source=source, name="user-holdout", target=cfg.task, context="test_user")
+
+
+def user_holdout_metrics(classifier: Classifier, cfg: TrainConfig, user: UserData) -> dict[str, float]:
+    """Metrics on the user's held-out articles, reported apart from the corpus splits ({} when none)."""
+    if not len(user.holdout):
+        return {}
+    label2id = {name: i for i, name in enumerate(classifier.labels)}
+    probabilities = classifier.predict_proba(user.holdout[cfg.text_column].tolist(), cfg.training.eval_batch_size)
+    return metrics.compute(user.holdout[cfg.task].map(label2id).to_numpy(), probabilities, classifier.labels)
+
+
 def _disk_mib(folders: list[Path], since: float = 0.0) -> float:
     """MiB of the files under ``folders`` (modified after ``since``, a time.time() stamp)."""
     total = 0
@@ -170,6 +191,11 @@ def run(cfg: TrainConfig) -> TrainResult:
     frames = _load_splits(cfg)
     texts = {s: f[cfg.text_column].tolist() for s, f in frames.items()}
     ys = {s: f[cfg.task].map(label2id).to_numpy() for s, f in frames.items()}
+    user = load_user(cfg.data)
+    if user is not None:  # the user's training articles join the corpus's, drawn user_weight times each
+        extra = oversample(user.train, cfg.data.user_weight, cfg.training.seed)
+        texts["train"] = texts["train"] + extra[cfg.text_column].tolist()
+        ys["train"] = np.concatenate([ys["train"], extra[cfg.task].map(label2id).to_numpy()])
     classifier = build_classifier(cfg.task, id2label, cfg.model)
     is_main_process = int(os.environ.get("RANK", "0")) == 0
     run_name = f"{cfg.task}-{model_label(cfg)}-{uuid.uuid4().hex[:6]}"
@@ -179,10 +205,14 @@ def run(cfg: TrainConfig) -> TrainResult:
 
     tags = {"task": cfg.task, "model_family": cfg.model.family, "model": model_label(cfg),
             "data_version": data_version(cfg.data.corpus_dir), "git_commit": tracking.git_commit()}
+    if user is not None:
+        tags["user_data_version"] = user.version
     with tracking.start_run(cfg.task, run_name, tags, cfg.tracking.tracking_uri) as run, \
             tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         run.params(_curated_params(cfg, {f"n_{s}": len(t) for s, t in texts.items()}))
+        if user is not None:
+            _log_user_data(run, cfg, user)
         for split, frame in frames.items():
             run.dataset(frame[[cfg.text_column, cfg.task, "article_id"]], source=str(
                 Path(cfg.data.corpus_dir) / f"{split}.jsonl"), name=f"corpus-{split}", target=cfg.task,
@@ -220,6 +250,8 @@ def run(cfg: TrainConfig) -> TrainResult:
         run.metrics({tracking.SELECTION_METRIC: best_val, "train/seconds": train_seconds})
         suite_result = _suite(classifier, cfg)
         run.metrics(suite_result)
+        test_user = user_holdout_metrics(classifier, cfg, user) if user is not None else {}
+        run.metrics({f"test_user/{k}": v for k, v in test_user.items()})
 
         labels = classifier.labels
         run.dict(to_dict(cfg), "config/resolved.json")
@@ -246,11 +278,11 @@ def run(cfg: TrainConfig) -> TrainResult:
         disk_mib = _disk_mib([Path(cfg.training.output_dir)], since=wall_started) + _disk_mib(
             [run.model_dir] if run.model_dir else [])
         run.metrics({"train/disk_mib": disk_mib})
-        promoted = bool(version) and tracking.promote_if_better(
-            registered_name, version, best_val, force=cfg.tracking.promote)
+        promoted = bool(version) and (cfg.tracking.promote or cfg.tracking.auto_promote) and \
+            tracking.promote_if_better(registered_name, version, best_val, force=cfg.tracking.promote)
         run.tags({"champion_at_training": str(promoted).lower()})
         return TrainResult(run.id, run_name, results["val"], results["test"], best_val, run.model_dir or Path(),
-                           version, promoted, train_seconds, disk_mib, suite_result)
+                           version, promoted, train_seconds, disk_mib, suite_result, test_user)
 
 
 MULTITASK_EXPERIMENT = "multitask"
@@ -258,6 +290,9 @@ MULTITASK_EXPERIMENT = "multitask"
 
 def _run_multitask(cfg: TrainConfig) -> TrainResult:
     """The multitask family: one run, both tasks' metrics, registered as ``news-classifier``."""
+    if cfg.data.user_files:
+        raise ConfigError("data.user_files: the multitask family does not train on user labels yet; train a "
+                          "single-task family with them (make train-user) or leave data.user_files empty")
     maps = {task: label_maps(task) for task in TASKS}
     frames = _load_splits(cfg)
     texts = {s: f[cfg.text_column].tolist() for s, f in frames.items()}
@@ -338,8 +373,8 @@ def _run_multitask(cfg: TrainConfig) -> TrainResult:
         disk_mib = _disk_mib([Path(cfg.training.output_dir)], since=wall_started) + _disk_mib(
             [run.model_dir] if run.model_dir else [])
         run.metrics({"train/disk_mib": disk_mib})
-        promoted = bool(version) and tracking.promote_if_better(
-            registered_name, version, best_val, force=cfg.tracking.promote)
+        promoted = bool(version) and (cfg.tracking.promote or cfg.tracking.auto_promote) and \
+            tracking.promote_if_better(registered_name, version, best_val, force=cfg.tracking.promote)
         run.tags({"champion_at_training": str(promoted).lower()})
         flat = {split: {"macro_f1": means[split], **{f"{task}/{k}": v for task in TASKS
                                                      for k, v in results[task][split].items()}}

@@ -31,11 +31,12 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 120.0) -> Non
 
 
 @contextlib.contextmanager
-def running(command: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen]:
+def running(command: list[str], env: dict[str, str], ready_url: str, timeout: float = 120.0
+            ) -> Iterator[subprocess.Popen]:
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     try:
-        wait_for(ready_url, process)
+        wait_for(ready_url, process, timeout)
         yield process
     finally:
         process.terminate()

@@ -22,7 +22,8 @@ def test_bad_override_fails_with_file_and_key():
 def test_make_help_lists_targets_with_one_line_each():
     out = subprocess.run(["make", "help"], capture_output=True, text=True, check=True).stdout
     for target in ("setup", "data", "audit", "train", "train-all", "evaluate", "experiment", "score", "compare",
-                   "bench", "ui", "serve", "all", "test", "test-fast", "lint"):
+                   "bench", "ui", "serve", "all", "test", "test-fast", "lint", "label-setup", "label-export",
+                   "label-studio", "label-stop", "label-pull", "train-user", "label-sim"):
         assert any(line.split()[0] == target for line in out.splitlines() if line.strip()), target
 
 
@@ -75,6 +76,15 @@ def test_make_train_reruns_when_args_change_and_only_then(tmp_path):
     assert len(trainings()) == 4, "each task/model keeps its own ARGS"
 
 
+def test_make_test_installs_label_studio_from_the_projects_own_pins(tmp_path):
+    make, _ = _make_sandbox(tmp_path)
+    (tmp_path / "configs" / "label-studio-requirements.txt").write_text("label-studio==1.23.2\n")
+    out = make("-n", "test").stdout
+    assert "-m venv .venv-label-studio" in out
+    assert "install -r configs/label-studio-requirements.txt" in out
+    assert out.index("touch .venv-label-studio/.installed") < out.index("-m pytest")
+
+
 def test_make_test_fast_skips_slow_tests():
     out = subprocess.run(["make", "-n", "test-fast"], capture_output=True, text=True, check=True).stdout
     assert '-m pytest -m "not slow"' in out
@@ -97,11 +107,11 @@ def fails_in_one_line(args: list[str], pattern: str) -> str:
 
 
 def test_every_error_class_is_a_pipeline_error():
-    from pipeline import audit, bench, config, data, encoders, inputs, score, tracking
+    from pipeline import audit, bench, config, data, encoders, inputs, label, score, tracking
     from pipeline.errors import PipelineError
 
     for error in (config.ConfigError, data.DataError, score.ScoreError, tracking.ModelLoadError,
-                  encoders.EncoderError, inputs.InputError, audit.AuditError, bench.BenchError):
+                  encoders.EncoderError, inputs.InputError, audit.AuditError, bench.BenchError, label.LabelError):
         assert issubclass(error, PipelineError), error
 
 

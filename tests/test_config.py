@@ -129,7 +129,8 @@ def _leaves(tree: dict, prefix: str = "") -> dict[str, object]:
 
 @pytest.mark.parametrize(("cls", "file"), [(TrainConfig, "configs/base.yaml"),
                                            (config.ScoreConfig, "configs/score.yaml"),
-                                           (config.DataConfig, "configs/data.yaml")])
+                                           (config.DataConfig, "configs/data.yaml"),
+                                           (config.LabelSimConfig, "configs/label-sim.yaml")])
 def test_documented_yaml_and_dataclass_defaults_agree(cls, file):
     assert config.load(cls, [file]) == cls()
 
@@ -252,3 +253,14 @@ def test_exponent_without_a_dot_is_a_float():
         == 3e-5
     with pytest.raises(ConfigError, match=r"expected float, found str in .*: training\.learning_rate"):
         config.train_config("stance", "finetune", overrides=["training.learning_rate=fast"])
+
+
+def test_command_line_options_are_checked_like_config_keys():
+    cfg = config.from_options(config.LabelExportConfig, n=5, strategy="entropy", skip_labeled=["data/user/*.jsonl"])
+    assert (cfg.n, cfg.strategy) == (5, "entropy")
+    assert cfg.skip_labeled == (str(Path(cfg.out).parents[2] / "data" / "user" / "*.jsonl"),)
+    with pytest.raises(ConfigError, match=r"expected 'margin' or 'entropy' or 'random', found 'bald' in option "
+                                          r"--strategy: strategy"):
+        config.from_options(config.LabelExportConfig, strategy="bald")
+    with pytest.raises(ConfigError, match=r"expected a value in \(0, 1\), found 1 in .*: data\.user_holdout_share"):
+        config.train_config("stance", "tfidf", overrides=["data.user_holdout_share=1"])

@@ -127,3 +127,53 @@ def test_rules_field_is_checked(tiny_corpus):
     errors = data.validate(relaxed(tiny_corpus)).errors
     expected = f"{train}:1: field 'rules' must be a list of B1, B2, B3, B4, B5, B6, B7, S1, found ['B1', 'B9']"
     assert [e for e in errors if "field 'rules'" in e] == [expected]
+
+
+# ---------------------------------------------------------------- a user's own labels
+
+
+def _user_rows(articles: int, per_article: int = 3) -> list[dict]:
+    return [{"article_id": f"mine-{a}", "sentence_index": i, "text": f"Sentence {i} of my article {a}.",
+             "stance": "neutral", "sentiment": "neutral"} for a in range(articles) for i in range(per_article)]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_user_labels_split_by_article_and_the_split_is_stable(tmp_path):
+    _write(tmp_path / "user" / "a.jsonl", _user_rows(20))
+    cfg = DataConfig(user_files=(str(tmp_path / "user" / "*.jsonl"),), user_holdout_share=0.3)
+    user = data.load_user(cfg)
+    assert len(user.train) + len(user.holdout) == 60
+    assert not set(user.train.article_id) & set(user.holdout.article_id)
+    assert 0 < user.holdout.article_id.nunique() < 20
+    held = set(user.holdout.article_id)
+    _write(tmp_path / "user" / "b.jsonl", [dict(r, article_id=r["article_id"].replace("mine", "more"))
+                                          for r in _user_rows(10)])
+    grown = data.load_user(cfg)
+    assert held <= set(grown.holdout.article_id), "labeling more never moves an article out of the hold-out"
+    assert grown.version != user.version and len(user.version) == 12
+
+
+def test_user_label_problems_are_named_by_file_and_line(tmp_path):
+    rows = _user_rows(2)
+    rows[1]["stance"] = "angry"
+    rows[4] = dict(rows[0])
+    path = _write(tmp_path / "me.jsonl", rows)
+    with pytest.raises(data.DataError, match=r"me\.jsonl:2: stance 'angry' is not one of confident, wary.*\n"
+                                             r".*me\.jsonl:5: article mine-0 sentence 0 is also labeled at "
+                                             r".*me\.jsonl:1; keep one"):
+        data.load_user(DataConfig(user_files=(str(path),)))
+    with pytest.raises(data.DataError, match=r"data\.user_files: '.*nothing/\*\.jsonl' matches no file; label some"):
+        data.load_user(DataConfig(user_files=(str(tmp_path / "nothing" / "*.jsonl"),)))
+    assert data.load_user(DataConfig()) is None
+
+
+def test_oversample_draws_each_row_weight_times():
+    frame = pd.DataFrame({"x": range(10)})
+    assert len(data.oversample(frame, 2.0, 1)) == 20
+    assert len(data.oversample(frame, 1.5, 1)) == 15
+    assert data.oversample(frame, 0.5, 1)["x"].is_unique

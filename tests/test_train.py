@@ -195,3 +195,22 @@ def test_the_logged_model_refuses_a_payload_over_the_size_limit(tiny_corpus, tmp
     monkeypatch.setenv(tracking.MAX_CHARS_ENV, "100")
     with pytest.raises(tracking.PayloadTooLargeError, match=r"1 rows and 200 characters"):
         model.predict(pd.DataFrame({"text": ["x" * 200]}))
+
+
+def test_user_labels_train_and_are_measured_on_their_own(tiny_corpus, tmp_path, store):
+    from tests.test_label import write_user_labels
+
+    user = write_user_labels(tmp_path / "user" / "me.jsonl")
+    plain = train.run(train_cfg(tiny_corpus, tmp_path, "tfidf", "tracking.register=false"))
+    result = train.run(train_cfg(tiny_corpus, tmp_path, "tfidf", "tracking.register=false",
+                                 f"data.user_files=[{user}]", "data.user_weight=1.5"))
+    run = MlflowClient(store).get_run(result.run_id)
+    n_train, n_holdout = int(run.data.params["n_user_train"]), int(run.data.params["n_user_holdout"])
+    assert n_train + n_holdout == 60 and n_holdout > 0
+    assert int(run.data.params["n_train"]) == 30 + round(1.5 * n_train)
+    assert len(run.data.tags["user_data_version"]) == 12
+    assert run.data.metrics["test_user/macro_f1"] == pytest.approx(result.test_user["macro_f1"])
+    assert {d.dataset.name for d in run.inputs.dataset_inputs} >= {"user-train", "user-holdout"}
+    plain_run = MlflowClient(store).get_run(plain.run_id)
+    assert not any(k.startswith("test_user/") for k in plain_run.data.metrics), "no user files: corpus only"
+    assert "user_data_version" not in plain_run.data.tags and plain.test_user == {}
