@@ -15,7 +15,6 @@ import dataclasses
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ import numpy as np
 import psutil
 import torch
 
-from pipeline import calibration, config, metrics, paths, tracking
+from pipeline import calibration, config, metrics, paths, servers, tracking
 from pipeline.data import label_maps, load_split
 from pipeline.errors import PipelineError
 
@@ -217,45 +216,18 @@ def run_training(family: str = "finetune", encoder: str = "mpnet") -> dict[str, 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def served_model(model_uri: str, startup_s: float = 180.0) -> Iterator[tuple[str, subprocess.Popen]]:
     """``mlflow models serve`` of ``model_uri`` on a free 127.0.0.1 port; yields its base URL and process."""
-    port = _free_port()
+    port = servers.free_port()
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.tracking_uri(),
            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}  # it execs uvicorn by name
     command = [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
                "-h", "127.0.0.1", "-p", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + startup_s
-        while True:
-            if process.poll() is not None:
-                raise BenchError(f"mlflow models serve exited with {process.returncode}: "
-                                   f"{process.stdout.read()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=2):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    raise BenchError(f"{url}/ping did not answer within {startup_s:g} s") from None
-                time.sleep(0.5)
+    with servers.running(command, env, f"{url}/ping", startup_s) as process:
         yield url, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _post(url: str, texts: list[str], timeout: float) -> tuple[int, str]:

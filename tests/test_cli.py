@@ -107,11 +107,12 @@ def fails_in_one_line(args: list[str], pattern: str) -> str:
 
 
 def test_every_error_class_is_a_pipeline_error():
-    from pipeline import audit, bench, config, data, encoders, inputs, label, score, tracking
+    from pipeline import audit, bench, config, data, encoders, inputs, label, score, servers, tracking
     from pipeline.errors import PipelineError
 
     for error in (config.ConfigError, data.DataError, score.ScoreError, tracking.ModelLoadError,
-                  encoders.EncoderError, inputs.InputError, audit.AuditError, bench.BenchError, label.LabelError):
+                  encoders.EncoderError, inputs.InputError, audit.AuditError, bench.BenchError, label.LabelError,
+                  servers.ServerError):
         assert issubclass(error, PipelineError), error
 
 

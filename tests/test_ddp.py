@@ -7,7 +7,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.servers import free_port
+from pipeline.servers import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import config, label, paths
-from tests.servers import free_port, running
+from pipeline.servers import free_port, running
 from tests.test_label import GOLD, TASK_DATA, scores_dir  # noqa: F401 (scores_dir is a fixture)
 from tests.test_ui import SCREENSHOTS, chromium
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import config, train
-from tests.servers import free_port, running
+from pipeline.servers import free_port, running
 
 pytestmark = pytest.mark.slow
 

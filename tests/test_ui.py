@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline import config, tracking, train
-from tests.servers import free_port, running
+from pipeline.servers import free_port, running
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = Path("outputs/ui-test")
