@@ -168,14 +168,20 @@ def user_files(patterns: tuple[str, ...]) -> list[Path]:
     return files
 
 
-def user_row_errors(row: dict[str, Any], where: str) -> list[str]:
-    """Problems of one user label row; ``where`` names its file and line (or task)."""
+def field_errors(row: dict[str, Any], fields: dict[str, type], where: str) -> list[str]:
+    """Missing fields and fields of the wrong type (a bool is not an int here); ``where`` names file and line."""
     errors = []
-    for field, kind in USER_FIELDS.items():
+    for field, kind in fields.items():
         if field not in row:
             errors.append(f"{where}: missing field {field!r}")
         elif not isinstance(row[field], kind) or (kind is int and isinstance(row[field], bool)):
             errors.append(f"{where}: field {field!r} expected {kind.__name__}, found {type(row[field]).__name__}")
+    return errors
+
+
+def user_row_errors(row: dict[str, Any], where: str) -> list[str]:
+    """Problems of one user label row; ``where`` names its file and line (or task)."""
+    errors = field_errors(row, USER_FIELDS, where)
     if errors:
         return errors
     for task, labels in TASK_LABELS.items():
@@ -254,12 +260,7 @@ class DataResult:
 
 def _row_errors(row: dict[str, Any]) -> list[str]:
     where = f"{row['_file']}:{row['_line']}"
-    errors = []
-    for field, kind in REQUIRED_FIELDS.items():
-        if field not in row:
-            errors.append(f"{where}: missing field {field!r}")
-        elif not isinstance(row[field], kind) or (kind is int and isinstance(row[field], bool)):
-            errors.append(f"{where}: field {field!r} expected {kind.__name__}, found {type(row[field]).__name__}")
+    errors = field_errors(row, REQUIRED_FIELDS, where)
     if errors:
         return errors
     if not row["text"].strip():

@@ -154,6 +154,19 @@ def _sample_rows(n: int, k: int, seed: int) -> np.ndarray:
     return np.arange(n) if n <= k else np.sort(np.random.default_rng(seed).choice(n, k, replace=False))
 
 
+def _disk_and_promotion(run: tracking.Run, cfg: TrainConfig, registered_name: str | None, version: str | None,
+                        best_val: float, wall_started: float) -> tuple[float, bool]:
+    """Logs the disk the run used (new checkpoints plus the stored model) and moves the champion alias
+    when allowed and better; returns both."""
+    disk_mib = _disk_mib([Path(cfg.training.output_dir)], since=wall_started) + _disk_mib(
+        [run.model_dir] if run.model_dir else [])
+    run.metrics({"train/disk_mib": disk_mib})
+    promoted = bool(version) and (cfg.tracking.promote or cfg.tracking.auto_promote) and \
+        tracking.promote_if_better(registered_name, version, best_val, force=cfg.tracking.promote)
+    run.tags({"champion_at_training": str(promoted).lower()})
+    return disk_mib, promoted
+
+
 def calibrate(classifier: Classifier, cfg: TrainConfig, raw: dict[str, np.ndarray], ys: dict[str, np.ndarray],
               run: tracking.Run, diagram: Path, prefix: str = "") -> None:
     """Fits the temperature (when configured) and chooses the uncertain threshold on validation; sets both
@@ -275,12 +288,7 @@ def run(cfg: TrainConfig) -> TrainResult:
         version = run.log_model(model_dir, example, example_output, registered_name, metadata={
             "temperature": classifier.temperature, "uncertain_threshold": classifier.uncertain_threshold,
             "target_accuracy": cfg.calibration.target_accuracy})
-        disk_mib = _disk_mib([Path(cfg.training.output_dir)], since=wall_started) + _disk_mib(
-            [run.model_dir] if run.model_dir else [])
-        run.metrics({"train/disk_mib": disk_mib})
-        promoted = bool(version) and (cfg.tracking.promote or cfg.tracking.auto_promote) and \
-            tracking.promote_if_better(registered_name, version, best_val, force=cfg.tracking.promote)
-        run.tags({"champion_at_training": str(promoted).lower()})
+        disk_mib, promoted = _disk_and_promotion(run, cfg, registered_name, version, best_val, wall_started)
         return TrainResult(run.id, run_name, results["val"], results["test"], best_val, run.model_dir or Path(),
                            version, promoted, train_seconds, disk_mib, suite_result, test_user)
 
@@ -370,12 +378,7 @@ def _run_multitask(cfg: TrainConfig) -> TrainResult:
             **{f"{task}_temperature": head.temperature for task, head in classifier.heads.items()},
             **{f"{task}_uncertain_threshold": head.uncertain_threshold for task, head in classifier.heads.items()},
             "target_accuracy": cfg.calibration.target_accuracy})
-        disk_mib = _disk_mib([Path(cfg.training.output_dir)], since=wall_started) + _disk_mib(
-            [run.model_dir] if run.model_dir else [])
-        run.metrics({"train/disk_mib": disk_mib})
-        promoted = bool(version) and (cfg.tracking.promote or cfg.tracking.auto_promote) and \
-            tracking.promote_if_better(registered_name, version, best_val, force=cfg.tracking.promote)
-        run.tags({"champion_at_training": str(promoted).lower()})
+        disk_mib, promoted = _disk_and_promotion(run, cfg, registered_name, version, best_val, wall_started)
         flat = {split: {"macro_f1": means[split], **{f"{task}/{k}": v for task in TASKS
                                                      for k, v in results[task][split].items()}}
                 for split in ("val", "test")}

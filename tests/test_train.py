@@ -116,8 +116,12 @@ def _calibration_checks(run_id: str, store: str, corpus: Path, target: float = 0
 
     label2id, _ = label_maps(classifier.task)
     y = val[classifier.task].map(label2id).to_numpy()
-    kept = output["confidence"].to_numpy() >= classifier.uncertain_threshold
-    assert kept.mean() == pytest.approx(logged["val/coverage"])
+    confidence = output["confidence"].to_numpy()
+    kept = confidence >= classifier.uncertain_threshold
+    # The tiny random BERT gives many sentences nearly the same confidence; a re-prediction in other batches
+    # moves them by float noise, so sentences within 1e-6 of the threshold may fall either side of it.
+    near = np.abs(confidence - classifier.uncertain_threshold) < 1e-6
+    assert (kept & ~near).mean() - 1e-9 <= logged["val/coverage"] <= (kept | near).mean() + 1e-9
     if logged["val/target_accuracy_reached"]:
         assert (expected.argmax(1)[kept] == y[kept]).mean() >= target
     else:  # the tiny random BERT: no confidence is that accurate, so every sentence is uncertain
