@@ -10,7 +10,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,18 @@ def run_trainer(trainer: Trainer, training: TrainingConfig) -> dict[str, Any]:
         remove_new_checkpoints(training.output_dir, started)
     return {"best_val_macro_f1": trainer.state.best_metric, "best_checkpoint": trainer.state.best_model_checkpoint,
             "global_step": trainer.state.global_step}
+
+
+def forward_batches(model: torch.nn.Module, tokenizer, texts: list[str], batch_size: int, max_length: int,
+                    bf16: bool) -> Iterator[tuple[list[int], Any]]:
+    """The model's outputs for length-sorted batches of ``texts`` (eval mode, no gradients), with each
+    batch's row numbers in ``texts``."""
+    model.eval()
+    with torch.inference_mode(), autocast(bf16):
+        for idx in length_sorted_batches(texts, batch_size):
+            batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
+                              return_tensors="pt")
+            yield idx, model(**batch)
 
 
 def single_task_metric_names(key: str) -> str | None:
@@ -185,14 +197,11 @@ class FinetuneClassifier(Classifier):
         return self.model
 
     def raw_proba(self, texts, batch_size=64):
-        self.model.eval()
         texts = list(texts)
         out = np.zeros((len(texts), len(self.id2label)), dtype=np.float32)
-        with torch.inference_mode(), autocast(self.inference_bf16):
-            for idx in length_sorted_batches(texts, batch_size):
-                batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                       max_length=self.model_cfg.max_length, return_tensors="pt")
-                out[idx] = torch.softmax(self.model(**batch).logits.float(), -1).numpy()
+        for idx, outputs in forward_batches(self.model, self.tokenizer, texts, batch_size, self.model_cfg.max_length,
+                                            self.inference_bf16):
+            out[idx] = torch.softmax(outputs.logits.float(), -1).numpy()
         return out
 
     def save(self, folder):

@@ -25,14 +25,13 @@ from pipeline.config import TASK_LABELS, ModelConfig, TrainingConfig
 from pipeline.models.base import (
     Classifier,
     MetricsCallback,
-    autocast,
     balanced_class_weights,
-    length_sorted_batches,
     set_seed,
 )
 from pipeline.models.finetune import (
     ForwardMetrics,
     WeightedTrainer,
+    forward_batches,
     layerwise_param_groups,
     run_trainer,
     single_task_metric_names,
@@ -183,16 +182,12 @@ class MultiTaskClassifier(Classifier):
 
     def raw_proba_tasks(self, texts: Sequence[str], batch_size: int = 64) -> dict[str, np.ndarray]:
         """Both heads' probabilities before temperature scaling, from one encoder pass per batch."""
-        self.model.eval()
         texts = list(texts)
         out = {task: np.zeros((len(texts), len(head.id2label)), dtype=np.float32) for task, head in self.heads.items()}
-        with torch.inference_mode(), autocast(self.inference_bf16):
-            for idx in length_sorted_batches(texts, batch_size):
-                batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                       max_length=self.model_cfg.max_length, return_tensors="pt")
-                logits = self.model(**batch)
-                for task in out:
-                    out[task][idx] = torch.softmax(logits[f"{task}_logits"].float(), -1).numpy()
+        for idx, logits in forward_batches(self.model, self.tokenizer, texts, batch_size, self.model_cfg.max_length,
+                                           self.inference_bf16):
+            for task in out:
+                out[task][idx] = torch.softmax(logits[f"{task}_logits"].float(), -1).numpy()
         return out
 
     def predict_tasks(self, texts: Sequence[str], batch_size: int = 64) -> dict[str, np.ndarray]:
