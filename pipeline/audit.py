@@ -47,10 +47,12 @@ def corpus_frame(corpus_dir: str) -> pd.DataFrame:
 
 
 # Label changes made after the writers' first pass, in the order they were made.
-CHANGE_FILES = ("adjudication.jsonl", "cleanlab_review.jsonl", "relabel.jsonl", "round3_check.jsonl")
+CHANGE_FILES = ("adjudication.jsonl", "cleanlab_review.jsonl", "relabel.jsonl", "round3_check.jsonl",
+                "round4_check.jsonl")
 # Blind checks with one row per sentence and task (the relabel schema), and the prefix of their summary keys:
-# the second round's border relabel of the first-round corpus, the third round's check of its new writing.
-BLIND_CHECKS = {"relabel.jsonl": "relabel", "round3_check.jsonl": "round3"}
+# the second round's border relabel of the first-round corpus, the third round's check of its new writing,
+# the fourth round's relabel of denials and counter-charges under the sharpened B3 test (and its new writing).
+BLIND_CHECKS = {"relabel.jsonl": "relabel", "round3_check.jsonl": "round3", "round4_check.jsonl": "round4"}
 
 
 def _recorded_changes(folder: Path) -> list[dict[str, Any]]:
@@ -128,7 +130,7 @@ def border_candidates(corpus_dir: str, out: Path) -> int:
 
 def relabel_summary(corpus: pd.DataFrame, relabel_path: Path, prefix: str = "relabel") -> dict[str, Any]:
     """A blind relabel pass: agreement of the blind labels with the labels they checked, and the label
-    changes per border rule and per writer (``data/audit/relabel.jsonl`` and ``round3_check.jsonl``, one
+    changes per border rule and per writer (``data/audit/relabel.jsonl``, ``round3_check.jsonl``, ..., one
     row per sentence and task); keys start with ``prefix``."""
     rows, errors = read_jsonl(relabel_path)
     if errors:

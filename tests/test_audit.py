@@ -39,13 +39,13 @@ def test_shipped_audit_reports_kappa_and_label_issues(tmp_path):
     assert result.summary["second_pass_sentences"] >= 500
     # The reported kappa is the one of the shipped files: recomputed here from the raw files, with each
     # label the audit changed put back to what the writers gave (the blind pass saw those). A sentence
-    # changed twice (adjudication, cleanlab review, border relabel, round-3 check) goes back to the label
+    # changed twice (adjudication, cleanlab review, border relabel, round-3 and round-4 checks) goes back to the label
     # before the first change.
     second = pd.read_json("data/audit/second_pass.jsonl", lines=True)
     corpus = pd.concat([pd.read_json(f"data/corpus/{s}.jsonl", lines=True) for s in ("train", "val", "test")])
     first = {(r.article_id, r.sentence_index): r.stance for r in corpus.itertuples()}
     restored = set()
-    for name in ("adjudication.jsonl", "cleanlab_review.jsonl", "relabel.jsonl", "round3_check.jsonl"):
+    for name in audit.CHANGE_FILES:
         changes = pd.read_json(f"data/audit/{name}", lines=True) if Path(f"data/audit/{name}").is_file() else None
         for change in [] if changes is None else changes[changes.corpus_changed.astype(bool)].itertuples():
             key = (change.article_id, change.sentence_index)
