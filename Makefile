@@ -27,6 +27,10 @@ MODEL ?= tfidf
 # split (see experiments/README.md).
 BEST_MODEL ?= finetune
 BEST_ENCODER ?= mpnet
+# What `make all` fine-tunes: multitask (one encoder, a stance and a sentiment head: news-classifier;
+# both heads came within 0.5 points of the single-task models on validation, README "One model for both
+# tasks") or single (one BEST_MODEL per task: stance-classifier, sentiment-classifier).
+ALL_MODELS ?= multitask
 NAME ?= family-tfidf
 SEEDS ?= 1 2 3
 INPUT ?= examples/articles
@@ -114,9 +118,14 @@ train-ddp: $(ENV_STAMP) outputs/data/validate.txt ## Fine-tune with NPROC proces
 evaluate: $(ENV_STAMP) ## Evaluate MODEL_URI on DATA (a labeled .csv/.jsonl/.parquet)
 	$(PY) -m pipeline evaluate --model '$(MODEL_URI)' --data $(DATA)
 
-suite: $(ENV_STAMP) ## Boundary suite: accuracy per border rule of both champions (docs/labels.md B1-B7, S1)
+suite: $(ENV_STAMP) ## Boundary suite: accuracy per border rule of make all's champions (docs/labels.md B1-B7, S1)
+ifeq ($(ALL_MODELS),multitask)
+	$(PY) -m pipeline evaluate --model models:/news-classifier@champion --suite --label-column stance
+	$(PY) -m pipeline evaluate --model models:/news-classifier@champion --suite --label-column sentiment
+else
 	$(PY) -m pipeline evaluate --model models:/stance-classifier@champion --suite
 	$(PY) -m pipeline evaluate --model models:/sentiment-classifier@champion --suite
+endif
 
 experiment: $(ENV_STAMP) outputs/data/validate.txt ## Run experiments/NAME.yaml over SEEDS="1 2 3"
 	for seed in $(SEEDS); do $(PY) -m pipeline train --experiment experiments/$(NAME).yaml \
@@ -124,16 +133,16 @@ experiment: $(ENV_STAMP) outputs/data/validate.txt ## Run experiments/NAME.yaml 
 		--result outputs/experiments/$(NAME)-seed$$seed.json; done
 	$(PY) -m pipeline experiments-table --name $(NAME)
 
-score: $(ENV_STAMP) ## Score articles: INPUT=files-or-folders OUT=folder [ARGS="--fresh --multitask": rescore; use news-classifier]
+score: $(ENV_STAMP) ## Score articles: INPUT=files-or-folders OUT=folder (news-classifier when registered) [ARGS="--fresh": rescore]
 	$(PY) -m pipeline score $(INPUT) --out $(OUT) $(ARGS)
 
 compare: $(ENV_STAMP) ## Table of the tracked runs, per-class F1 chart, chosen runs side by side (TASK=... RUNS="name ...")
 	$(PY) -m pipeline compare --task $(TASK) $(foreach r,$(RUNS),--run $(r))
 
-bench: $(ENV_STAMP) ## Benchmarks: scoring throughput and memory vs transformers.pipeline; training time; serving under load
+bench: $(ENV_STAMP) ## Benchmarks: both labels naive vs two models vs pipeline score, fast-path ablation, CPU limit; training time; serving
 	$(PY) -m pipeline bench scoring
 	$(PY) -m pipeline bench training
-	$(PY) -m pipeline bench serve --model '$(MODEL_URI)'
+	$(PY) -m pipeline bench serve --model '$(SERVE_URI)'
 
 ui: $(ENV_STAMP) ## MLflow UI on 127.0.0.1:$(PORT) over the project's store; prints a link to the TASK runs by val macro-F1
 	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
@@ -142,17 +151,21 @@ ui: $(ENV_STAMP) ## MLflow UI on 127.0.0.1:$(PORT) over the project's store; pri
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
 		--host 127.0.0.1 --port $(PORT) --workers 1
 
-SERVE_URI ?= models:/stance-classifier@champion
-serve: $(ENV_STAMP) ## Serve SERVE_URI (default the stance champion; models:/news-classifier@champion: both tasks) on 127.0.0.1:$(PORT)
+SERVE_URI ?= $(if $(filter multitask,$(ALL_MODELS)),models:/news-classifier@champion,models:/stance-classifier@champion)
+serve: $(ENV_STAMP) ## Serve SERVE_URI (default make all's champion: news-classifier, both tasks) on 127.0.0.1:$(PORT)
 	MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db $(VENV)/bin/mlflow models serve \
 		-m '$(SERVE_URI)' --env-manager local -h 127.0.0.1 -p $(PORT)
 
-all: $(ENV_STAMP) ## Main job: validate data, train baseline + best family for both tasks, boundary suite, score examples
+all: $(ENV_STAMP) ## Main job: validate data, train the baselines and the multi-task model (ALL_MODELS), boundary suite, score examples
 	$(MAKE) --no-print-directory data
 	$(MAKE) --no-print-directory train TASK=stance MODEL=tfidf
 	$(MAKE) --no-print-directory train TASK=sentiment MODEL=tfidf
+ifeq ($(ALL_MODELS),multitask)
+	$(MAKE) --no-print-directory train-multitask ARGS="--set model.encoder=$(BEST_ENCODER)"
+else
 	$(MAKE) --no-print-directory train TASK=stance MODEL=$(BEST_MODEL) ARGS="--set model.encoder=$(BEST_ENCODER)"
 	$(MAKE) --no-print-directory train TASK=sentiment MODEL=$(BEST_MODEL) ARGS="--set model.encoder=$(BEST_ENCODER)"
+endif
 	$(MAKE) --no-print-directory suite
 	$(MAKE) --no-print-directory score INPUT=examples/articles OUT=outputs/scores/examples ARGS=--fresh
 	$(PY) -m pipeline summary --scores outputs/scores/examples

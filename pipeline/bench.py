@@ -1,9 +1,10 @@
 """Benchmarks (``make bench``): ratios against a baseline measured in the same process, not timed tests.
 
-scoring: sentences/s and peak memory of (a) ``transformers.pipeline`` one sentence at a time, (b) the
-scorer in fp32, (c) the fast path; the ratios to (a); the fraction of this CPU's limit that (c)
-reaches (a bf16 matrix multiply's FLOP/s divided by the encoder's FLOPs per sentence at the mean
-length); and the fast path's macro-F1 change on the test split.
+scoring: sentences/s with both labels and peak memory of (a) one ``transformers.pipeline`` per task, one
+sentence at a time, (b) the two single-task models in batches under bf16 autocast, (c) ``pipeline
+score`` end to end with the multi-task model on its fast path; an ablation of that fast path; the ratios;
+the fraction of this CPU's limit (bf16 GEMM FLOP/s at the model's own shapes over the FLOPs per sentence
+counted by ``torch.utils.flop_counter``); and the macro-F1 change on both tasks on the test split.
 training: wall time and peak memory of training the default stance model, against the TF-IDF baseline.
 serve: a bounded loopback load test of ``mlflow models serve``: concurrent clients, requests of 1-32
 sentences; errors, p50/p95 latency, sentences/s, and the answer to one payload over the size limit.
@@ -11,6 +12,7 @@ sentences; errors, p50/p95 latency, sentences/s, and the answer to one payload o
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import psutil
 import torch
 
@@ -91,23 +94,40 @@ def measure(name: str, items: int, work: Callable[[], Any]) -> tuple[Measurement
     return Measurement(name, seconds, items, memory.mib), result
 
 
-def bf16_matmul_flops(size: int = 2048, repeats: int = 10) -> float:
-    """FLOP/s of a bf16 matrix multiply on this CPU: the ceiling for transformer inference."""
-    a = torch.randn(size, size, dtype=torch.bfloat16)
-    b = torch.randn(size, size, dtype=torch.bfloat16)
-    torch.matmul(a, b)
-    started = time.perf_counter()
-    for _ in range(repeats):
-        torch.matmul(a, b)
-    return 2 * size**3 * repeats / (time.perf_counter() - started)
+def gemm_flops_per_s(model: torch.nn.Module, rows: int, repeats: int = 20) -> float:
+    """bf16 FLOP/s of this CPU at the encoder's own GEMM shapes: a ``rows`` x hidden activation through each
+    distinct Linear weight shape of the model (attention projections, feed-forward in and out), weighted by
+    their FLOPs. This is the ceiling for the encoder's dense layers, which hold almost all its work."""
+    shapes = collections.Counter(tuple(m.weight.shape) for m in model.modules() if isinstance(m, torch.nn.Linear))
+    flops = seconds = 0.0
+    with torch.inference_mode():
+        for (out_features, in_features), count in shapes.items():
+            x = torch.randn(rows, in_features, dtype=torch.bfloat16)
+            w = torch.randn(out_features, in_features, dtype=torch.bfloat16)
+            torch.nn.functional.linear(x, w)  # warm-up
+            started = time.perf_counter()
+            for _ in range(repeats):
+                torch.nn.functional.linear(x, w)
+            seconds += count * (time.perf_counter() - started)
+            flops += count * 2 * rows * in_features * out_features * repeats
+    return flops / seconds
 
 
-def encoder_flops_per_sentence(model: torch.nn.Module, tokens: float) -> float:
-    """2 FLOPs per weight per token for the dense layers, plus attention's T^2 terms."""
-    cfg = model.config
-    dense = sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n and p.dim() == 2)
-    attention = 4 * cfg.num_hidden_layers * tokens**2 * cfg.hidden_size
-    return 2 * dense * tokens + attention
+def counted_flops_per_sentence(classifier, texts: list[str], batch_size: int) -> float:
+    """The model's FLOPs per sentence, counted by ``torch.utils.flop_counter`` on its real batches of
+    ``texts`` (the batching and precision that the classifier is set to)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        _predict(classifier, texts, batch_size)
+    return counter.get_total_flops() / len(texts)
+
+
+def _predict(classifier, texts: list[str], batch_size: int) -> dict[str, np.ndarray]:
+    """Calibrated probabilities per task, from a multi-task model or a single-task one."""
+    if classifier.family == "multitask":
+        return classifier.predict_tasks(texts, batch_size)
+    return {classifier.task: classifier.predict_proba(texts, batch_size)}
 
 
 def _one_at_a_time(classifier, texts: list[str]) -> np.ndarray:
@@ -137,58 +157,131 @@ def _pipeline_one_at_a_time(classifier, texts: list[str]) -> np.ndarray:
     return classifier.head.predict_proba(embeddings)
 
 
-def run_scoring(model_uri: str = "", n_sentences: int = 5000, fast_path: str = "bf16",
-                batch_size: int = 32) -> dict[str, Any]:
-    """``model_uri`` "" takes the stance champion, or the newest registered encoder model if the champion
-    is the TF-IDF baseline (which has no encoder to benchmark)."""
+def _load_encoder_model(uri: str, what: str, make_it: str):
+    classifier = tracking.load_model(uri)  # a missing model: ModelLoadError says so
+    if classifier.torch_module() is None:
+        raise BenchError(f"{uri} is a {classifier.family} model, but the scoring benchmark needs an encoder model "
+                         f"as {what}: {make_it}, or pass another URI")
+    return classifier
+
+
+def _test_articles(test: pd.DataFrame, folder: Path) -> Path:
+    """The test split's articles as one JSON Lines input for ``pipeline score`` (sentences joined again)."""
+    path = folder / "articles.jsonl"
+    with path.open("w") as out:
+        for article_id, rows in test.groupby("article_id", sort=False):
+            out.write(json.dumps({"id": article_id, "text": " ".join(rows.text)}) + "\n")
+    return path
+
+
+def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: int = 4096,
+                max_batch_sentences: int = 128, try_compile: bool = False,
+                stance_model: str = "models:/stance-classifier@champion",
+                sentiment_model: str = "models:/sentiment-classifier@champion",
+                multitask_model: str = "models:/news-classifier@champion",
+                corpus_dir: str = str(paths.DATA / "corpus")) -> dict[str, Any]:
+    """Sentences/s with both labels, on the test split's sentences (``n_sentences`` of them; 0 = all):
+    (a) one ``transformers.pipeline`` per task (the single-task champions), one sentence at a time, on the
+    first ``naive_sentences``; (b) the two single-task champions, bf16 autocast, batches of 32 (the path
+    before the multi-task model); (c) ``pipeline score`` end to end with the multi-task champion (segmenting,
+    attribution, summaries and files included) on the same articles. An ablation of the multi-task model's
+    prediction alone (fp32, autocast, bf16 weights, token budget, compile) shows what each step buys; the
+    limit is this CPU's bf16 GEMM FLOP/s at the model's own shapes over its counted FLOPs per sentence."""
+    from pipeline import score
+
     tracking.setup()
-    model_uri = model_uri or tracking.encoder_model_uri(tracking.REGISTERED_NAMES["stance"])
-    classifier = tracking.load_model(model_uri)
-    module = classifier.torch_module()
-    if module is None:
-        raise BenchError(f"{model_uri} is a {classifier.family} model: the scoring benchmark needs an encoder "
-                         "(pass --model with a frozen, setfit or finetune model)")
-    frames = [load_split(paths.DATA / "corpus", s) for s in ("train", "val", "test")]
-    texts = [t for f in frames for t in f.text.tolist()][:n_sentences]
-    test = frames[2]
-    label2id, _ = label_maps(classifier.task)
-    y_test = test[classifier.task].map(label2id).to_numpy()
-    tokenizer = getattr(classifier, "tokenizer", None) or classifier._encoder().tokenizer
-    mean_tokens = float(np.mean([len(ids) for ids in tokenizer(texts, truncation=True,
-                                                                 max_length=classifier.model_cfg.max_length)["input_ids"]]))
-    torch.set_num_threads(torch.get_num_threads())
-    results = {}
-    classifier.set_fast_path("none")
-    results["a"], _ = measure("(a) transformers.pipeline, one sentence at a time", len(texts),
-                              lambda: _one_at_a_time(classifier, texts))
-    results["b"], _ = measure("(b) scorer fp32, length-sorted batches", len(texts),
-                              lambda: classifier.predict_proba(texts, batch_size))
-    fp32_f1 = metrics.compute(y_test, classifier.predict_proba(test.text.tolist(), batch_size),
-                              classifier.labels)["macro_f1"]
-    classifier.set_fast_path(fast_path)
-    results["c"], _ = measure(f"(c) scorer fast path ({fast_path})", len(texts),
-                              lambda: classifier.predict_proba(texts, batch_size))
-    fast_f1 = metrics.compute(y_test, classifier.predict_proba(test.text.tolist(), batch_size),
-                              classifier.labels)["macro_f1"]
-    matmul = bf16_matmul_flops()
-    per_sentence = encoder_flops_per_sentence(module, mean_tokens)
-    limit = matmul / per_sentence
+    stance = _load_encoder_model(stance_model, "the stance model",
+                                 "make train TASK=stance MODEL=finetune ARGS='--set model.encoder=mpnet'")
+    sentiment = _load_encoder_model(sentiment_model, "the sentiment model",
+                                    "make train TASK=sentiment MODEL=finetune ARGS='--set model.encoder=mpnet'")
+    multitask = _load_encoder_model(multitask_model, "the multi-task model", "make train-multitask")
+    if multitask.family != "multitask":
+        raise BenchError(f"{multitask_model} is a {multitask.family} model, not a multitask one")
+    test = load_split(corpus_dir, "test")
+    if n_sentences:  # whole articles, up to the first to reach n_sentences
+        sizes = test.groupby("article_id", sort=False).size()
+        keep = sizes.index[: int(np.searchsorted(sizes.cumsum().to_numpy(), n_sentences)) + 1]
+        test = test[test.article_id.isin(keep)]
+    texts = test.text.tolist()
+    truth = {task: test[task].map(label_maps(task)[0]).to_numpy() for task in ("stance", "sentiment")}
+    f1: dict[str, dict[str, float]] = {}
+
+    def score_f1(name: str, predicted: dict[str, np.ndarray]) -> None:
+        labels = {"stance": stance.labels, "sentiment": sentiment.labels}
+        f1[name] = {task: metrics.compute(truth[task], p, labels[task])["macro_f1"] for task, p in predicted.items()}
+
+    rows: list[Measurement] = []
+    naive = texts[:naive_sentences]
+    m, _ = measure("(a) transformers.pipeline per task, one sentence at a time", len(naive),
+                   lambda: (_one_at_a_time(stance, naive), _one_at_a_time(sentiment, naive)))
+    rows.append(m)
+    m, (p_stance, p_sentiment) = measure("(b) two single-task models, bf16 autocast, 32 per batch", len(texts),
+                                         lambda: (stance.predict_proba(texts, 32), sentiment.predict_proba(texts, 32)))
+    rows.append(m)
+    score_f1("b", {"stance": p_stance, "sentiment": p_sentiment})
+
+    ablation = [("fp32", "none", 0, 32), ("bf16 autocast", "autocast", 0, 32), ("bf16 weights", "bf16", 0, 32),
+                (f"bf16 weights, token budget {batch_tokens}", "bf16", batch_tokens, max_batch_sentences)]
+    for name, mode, tokens, size in ablation:
+        multitask.set_fast_path(mode)
+        multitask.batch_tokens = tokens
+        m, predicted = measure(f"multi-task model: {name}", len(texts),
+                               lambda size=size: multitask.predict_tasks(texts, size))
+        rows.append(m)
+        score_f1(name, predicted)
+    compiled_rate = None
+    if try_compile:
+        multitask.model = torch.compile(multitask.model, dynamic=True)
+        m_warm, _ = measure("multi-task model: torch.compile (first call: compiling)", len(texts[:64]),
+                            lambda: multitask.predict_tasks(texts[:64], max_batch_sentences))
+        m, predicted = measure("multi-task model: + torch.compile (inductor)", len(texts),
+                               lambda: multitask.predict_tasks(texts, max_batch_sentences))
+        rows += [m_warm, m]
+        compiled_rate = m.rate
+        score_f1("compile", predicted)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config.load(config.ScoreConfig, [], ["models=multitask", f"multitask_model={multitask_model}",
+                                                   "fast_path=bf16", f"batch_tokens={batch_tokens}",
+                                                   f"batch_size={max_batch_sentences}"])
+        inputs = _test_articles(test, Path(tmp))
+        m, result = measure("(c) pipeline score, multi-task model, bf16 weights, token budget (end to end)", 0,
+                            lambda: score.run(cfg, [str(inputs)], str(Path(tmp) / "out"), fresh=True))
+    m.items = result.sentences
+    rows.append(m)
+
+    module = multitask.torch_module()
+    sample = texts[: min(len(texts), 256)]
+    per_sentence = counted_flops_per_sentence(multitask, sample, max_batch_sentences)
+    lengths = [len(ids) for ids in multitask.tokenizer(texts, truncation=True,
+                                                        max_length=multitask.model_cfg.max_length)["input_ids"]]
+    gemm = gemm_flops_per_s(module, rows=batch_tokens or 32 * int(np.mean(lengths)))
+    limit = gemm / per_sentence
+    a, b, c = rows[0], rows[1], rows[-1]
+    last = f"bf16 weights, token budget {batch_tokens}"
     report = {
-        "model": model_uri, "family": classifier.family, "encoder": classifier.model_cfg.encoder,
-        "sentences": len(texts), "mean_tokens": round(mean_tokens, 1), "threads": torch.get_num_threads(),
-        **{f"{k}_sentences_per_s": round(m.rate, 1) for k, m in results.items()},
-        **{f"{k}_peak_mib": round(m.peak_mib, 1) for k, m in results.items()},
-        "b_over_a": round(results["b"].rate / results["a"].rate, 2),
-        "c_over_a": round(results["c"].rate / results["a"].rate, 2),
-        "bf16_matmul_gflops": round(matmul / 1e9, 1),
-        "gflops_per_sentence": round(per_sentence / 1e9, 3),
+        "stance_model": stance_model, "sentiment_model": sentiment_model, "multitask_model": multitask_model,
+        "sentences": len(texts), "naive_sentences": len(naive), "c_sentences": c.items,
+        "mean_tokens": round(float(np.mean(lengths)), 1), "threads": torch.get_num_threads(),
+        "a_sentences_per_s": round(a.rate, 2), "b_sentences_per_s": round(b.rate, 2),
+        "c_sentences_per_s": round(c.rate, 2), "c_peak_mib": round(c.peak_mib, 1),
+        "c_over_a": round(c.rate / a.rate, 2), "c_over_b": round(c.rate / b.rate, 2),
+        **{f"ablation_{i}_sentences_per_s": round(r.rate, 2) for i, r in enumerate(rows[2:2 + len(ablation)])},
+        "bf16_gemm_gflops_at_model_shapes": round(gemm / 1e9, 1),
+        "counted_gflops_per_sentence": round(per_sentence / 1e9, 3),
         "limit_sentences_per_s": round(limit, 1),
-        "c_fraction_of_limit": float(f"{results['c'].rate / limit:.4g}"),
-        "test_macro_f1_fp32": round(fp32_f1, 4), f"test_macro_f1_{fast_path}": round(fast_f1, 4),
-        "macro_f1_change_points": round(100 * (fast_f1 - fp32_f1), 2),
+        "model_fraction_of_limit": float(f"{rows[1 + len(ablation)].rate / limit:.4g}"),
+        "c_fraction_of_limit": float(f"{c.rate / limit:.4g}"),
+        **({"compiled_sentences_per_s": round(compiled_rate, 2)} if compiled_rate else {}),
+        **{f"{task}_test_macro_f1_b": round(f1["b"][task], 4) for task in ("stance", "sentiment")},
+        **{f"{task}_test_macro_f1_c": round(f1[last][task], 4) for task in ("stance", "sentiment")},
+        **{f"{task}_macro_f1_change_points": round(100 * (f1[last][task] - f1["b"][task]), 2)
+           for task in ("stance", "sentiment")},
+        **{f"{task}_fast_path_change_points": round(100 * (f1[last][task] - f1["fp32"][task]), 2)
+           for task in ("stance", "sentiment")},
     }
     tracking.log_benchmark("scoring", report)
-    return {"measurements": list(results.values()), "report": report}
+    return {"measurements": rows, "report": report}
 
 
 def run_training(family: str = "finetune", encoder: str = "mpnet") -> dict[str, Any]:

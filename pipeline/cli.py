@@ -370,15 +370,23 @@ def _print_bench(result: dict) -> None:
 
 @bench_app.command("scoring")
 def bench_scoring(
-    model: Annotated[str, typer.Option(help="Model URI (default: the stance champion if it has an encoder, "
-                                           "else the newest registered encoder model)")] = "",
-    sentences: Annotated[int, typer.Option(help="Sentences to score (from the corpus)")] = 5000,
-    fast_path: Annotated[str, typer.Option(help="bf16 | int8")] = "bf16",
+    sentences: Annotated[int, typer.Option(help="Test-split sentences to score, whole articles (0: all)")] = 0,
+    naive_sentences: Annotated[int, typer.Option(help="Sentences for the one-at-a-time baseline (a)")] = 200,
+    batch_tokens: Annotated[int, typer.Option(help="Token budget per batch of the fast path")] = 4096,
+    max_batch_sentences: Annotated[int, typer.Option(help="Most sentences per batch of the fast path")] = 128,
+    try_compile: Annotated[bool, typer.Option("--compile", help="Also measure torch.compile (inductor)")] = False,
+    stance_model: Annotated[str, typer.Option(help="Stance model of (a) and (b)")] =
+        "models:/stance-classifier@champion",
+    sentiment_model: Annotated[str, typer.Option(help="Sentiment model of (a) and (b)")] =
+        "models:/sentiment-classifier@champion",
+    multitask_model: Annotated[str, typer.Option(help="Multi-task model of (c)")] = "models:/news-classifier@champion",
 ) -> None:
-    """Scoring throughput and memory: pipeline() one at a time vs scorer fp32 vs the fast path."""
+    """Sentences/s with both labels: (a) naive pipelines, (b) two models, (c) pipeline score with the multi-task
+    model; fast-path ablation, fraction of the CPU's limit, macro-F1 change on both tasks."""
     from pipeline import bench
 
-    _print_bench(bench.run_scoring(model, sentences, fast_path))
+    _print_bench(bench.run_scoring(sentences, naive_sentences, batch_tokens, max_batch_sentences, try_compile,
+                                   stance_model, sentiment_model, multitask_model))
 
 
 @bench_app.command("training")

@@ -187,7 +187,7 @@ class EvaluateConfig:
 
 @dataclasses.dataclass
 class ScoreConfig:
-    models: Literal["single", "multitask"] = "single"  # multitask: multitask_model labels both tasks
+    models: Literal["auto", "single", "multitask"] = "auto"  # auto: multitask if multitask_model resolves
     stance_model: str = "models:/stance-classifier@champion"
     sentiment_model: str = "models:/sentiment-classifier@champion"
     multitask_model: str = "models:/news-classifier@champion"
@@ -196,8 +196,9 @@ class ScoreConfig:
     text_column: str = "text"
     chunk_articles: PositiveInt = 64
     batch_size: PositiveInt = 32
+    batch_tokens: CountInt = 0  # > 0: a batch also stops before this many padded tokens
     max_article_bytes: PositiveInt = 1_000_000
-    fast_path: Literal["none", "bf16", "int8"] = "bf16"
+    fast_path: Literal["none", "autocast", "bf16", "int8"] = "bf16"
     engine: Literal["local", "spark"] = "local"
     spark_master: str = "local[*]"
     tracking: TrackingConfig = dataclasses.field(default_factory=TrackingConfig)

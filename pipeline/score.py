@@ -84,6 +84,7 @@ class LocalEngine:
                 raise ScoreError(f"multitask_model {cfg.multitask_model} is a {self.multitask.family} "
                                  f"{self.multitask.task} model, not a multitask one; pass a news-classifier URI")
             self.multitask.set_fast_path(cfg.fast_path)
+            self.multitask.batch_tokens = cfg.batch_tokens
             self.stance_labels = self.multitask.heads["stance"].labels
             self.sentiment_labels = self.multitask.heads["sentiment"].labels
             return
@@ -93,6 +94,7 @@ class LocalEngine:
             if classifier.task != task:
                 raise ScoreError(f"the {task} model is a {classifier.task} model; pass the right URI")
             classifier.set_fast_path(cfg.fast_path)
+            classifier.batch_tokens = cfg.batch_tokens
         self.stance_labels, self.sentiment_labels = self.stance.labels, self.sentiment.labels
 
     def classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -292,7 +294,14 @@ def uncertain_threshold(cfg: ScoreConfig, stance_uri: str) -> float:
 
 def scoring_setup(cfg: ScoreConfig) -> tuple[dict[str, Any], ScoreConfig]:
     """What decides the labels, with the model URIs resolved to versions and the uncertain threshold to a
-    number; and ``cfg`` pinned to those."""
+    number; and ``cfg`` pinned to those. ``models: auto`` becomes ``multitask`` when ``multitask_model``
+    resolves (after ``make all``: the news-classifier champion), else ``single``."""
+    if cfg.models == "auto":
+        try:
+            tracking.resolve_model(cfg.multitask_model)
+            cfg = dataclasses.replace(cfg, models="multitask")
+        except tracking.ModelLoadError:  # no multi-task model: one model per task
+            cfg = dataclasses.replace(cfg, models="single")
     if cfg.models == "multitask":  # one model labels both tasks: it is the stance and the sentiment model
         multitask_uri, multitask = tracking.resolve_model(cfg.multitask_model)
         threshold = uncertain_threshold(cfg, multitask_uri)

@@ -2,38 +2,60 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import bench, config, train
+from pipeline import bench, config, tracking, train
+from pipeline.data import load_split
 
 
-@pytest.mark.parametrize("family", ["finetune", "frozen"])
-def test_scoring_benchmark_reports_ratios_and_limit(family, tiny_corpus, tiny_bert, tmp_path, store):
-    result = train.run(config.train_config("stance", family, overrides=[
+def test_scoring_benchmark_compares_naive_two_model_and_end_to_end_paths(tiny_corpus, tiny_bert, tmp_path, store):
+    common = [f"data.corpus_dir={tiny_corpus}", f"model.encoder={tiny_bert}", "training.epochs=1",
+              "training.batch_size=8"]
+    for task in ("stance", "sentiment"):
+        train.run(config.train_config(task, "finetune", overrides=[*common, f"training.output_dir={tmp_path / task}"]))
+    train.run(config.train_config(None, "multitask", overrides=[*common, f"training.output_dir={tmp_path / 'mt'}"]))
+
+    result = bench.run_scoring(naive_sentences=6, batch_tokens=64, max_batch_sentences=8, corpus_dir=str(tiny_corpus))
+    report, rows = result["report"], result["measurements"]
+    test = load_split(tiny_corpus, "test")
+    assert report["sentences"] == len(test) and report["naive_sentences"] == 6 and report["c_sentences"] > 0
+    names = [m.name for m in rows]
+    assert names[0].startswith("(a)") and names[1].startswith("(b)") and names[-1].startswith("(c)")
+    assert [n.split(": ")[1] for n in names[2:6]] == ["fp32", "bf16 autocast", "bf16 weights",
+                                                       "bf16 weights, token budget 64"]
+    assert report["c_over_a"] == round(rows[-1].rate / rows[0].rate, 2)
+    assert report["c_over_b"] == round(rows[-1].rate / rows[1].rate, 2)
+    assert report["limit_sentences_per_s"] > 0 and report["counted_gflops_per_sentence"] > 0
+    assert report["c_fraction_of_limit"] == pytest.approx(rows[-1].rate / report["limit_sentences_per_s"], rel=1e-3)
+    for task in ("stance", "sentiment"):
+        for key in ("test_macro_f1_b", "test_macro_f1_c"):
+            assert 0 <= report[f"{task}_{key}"] <= 1
+        change = report[f"{task}_test_macro_f1_c"] - report[f"{task}_test_macro_f1_b"]
+        assert report[f"{task}_macro_f1_change_points"] == pytest.approx(100 * change, abs=0.02)
+    logged = MlflowClient(store).search_runs([MlflowClient(store).get_experiment_by_name("benchmarks")
+                                              .experiment_id])[0].data.metrics
+    assert logged["bench/c_over_a"] == report["c_over_a"] and logged["bench/sentences"] == len(test)
+
+
+def test_naive_baseline_computes_what_the_scorer_computes(tiny_corpus, tiny_bert, tmp_path, store):
+    result = train.run(config.train_config("stance", "finetune", overrides=[
         f"data.corpus_dir={tiny_corpus}", f"training.output_dir={tmp_path / 'out'}", f"model.encoder={tiny_bert}",
         "training.epochs=1", "training.batch_size=8"]))
-    report = bench.run_scoring(f"runs:/{result.run_id}/model", n_sentences=24)["report"]
-    assert report["sentences"] == 24
-    for key in ("a_sentences_per_s", "b_sentences_per_s", "c_sentences_per_s", "limit_sentences_per_s"):
-        assert report[key] > 0
-    assert "macro_f1_change_points" in report
-    # The ratios compare like with like: the one-at-a-time baseline computes what the scorer computes.
-    from pipeline import tracking
-    from pipeline.data import load_split
-
     classifier = tracking.load_model(f"runs:/{result.run_id}/model")
     classifier.set_fast_path("none")
     texts = load_split(tiny_corpus, "test").text.tolist()[:8]
     np.testing.assert_allclose(bench._one_at_a_time(classifier, texts), classifier.predict_proba(texts, 4),
                                atol=1e-4)
-    logged = MlflowClient(store).search_runs([MlflowClient(store).get_experiment_by_name("benchmarks")
-                                              .experiment_id])[0].data.metrics
-    assert logged["bench/c_over_a"] == report["c_over_a"] and logged["bench/sentences"] == 24
 
 
-def test_flops_per_sentence_grows_with_length(tiny_bert):
-    from transformers import AutoModel
-
-    model = AutoModel.from_pretrained(tiny_bert)
-    assert bench.encoder_flops_per_sentence(model, 40) > 2 * bench.encoder_flops_per_sentence(model, 10) * 0.99
+def test_counted_flops_grow_with_sentence_length(tiny_corpus, tiny_bert, tmp_path, store):
+    result = train.run(config.train_config("stance", "finetune", overrides=[
+        f"data.corpus_dir={tiny_corpus}", f"training.output_dir={tmp_path / 'out'}", f"model.encoder={tiny_bert}",
+        "training.epochs=1", "training.batch_size=8", "tracking.register=false"]))
+    classifier = tracking.load_model(f"runs:/{result.run_id}/model")
+    short = bench.counted_flops_per_sentence(classifier, ["Rates rose."] * 4, 4)
+    long = bench.counted_flops_per_sentence(classifier, ["Rates rose again in May, the bank said on Monday, "
+                                                         "as prices kept climbing across the region."] * 4, 4)
+    assert long > 2 * short
+    assert bench.gemm_flops_per_s(classifier.torch_module(), rows=64, repeats=2) > 0
 
 
 def test_training_benchmark_leaves_the_project_store_alone(tiny_corpus, tmp_path, store, monkeypatch):

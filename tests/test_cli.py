@@ -76,6 +76,28 @@ def test_make_train_reruns_when_args_change_and_only_then(tmp_path):
     assert len(trainings()) == 4, "each task/model keeps its own ARGS"
 
 
+def test_make_all_fine_tunes_one_multitask_model_unless_told_single(tmp_path):
+    make, calls = _make_sandbox(tmp_path)
+    make("all")
+    logged = calls.read_text().splitlines()
+    trainings = [c for c in logged if "pipeline train" in c]
+    assert [t.split(" --result")[0] for t in trainings] == [
+        "-m pipeline train --task stance --model tfidf", "-m pipeline train --task sentiment --model tfidf",
+        "-m pipeline train --model multitask"]
+    assert trainings[-1].endswith("--set model.encoder=mpnet")
+    suites = [c for c in logged if "--suite" in c]
+    assert suites == [f"-m pipeline evaluate --model models:/news-classifier@champion --suite --label-column {task}"
+                      for task in ("stance", "sentiment")]
+    calls.unlink()
+    (tmp_path / "outputs" / "train").mkdir(exist_ok=True)
+    for stale in (tmp_path / "outputs" / "train").iterdir():
+        stale.unlink()
+    make("all", "ALL_MODELS=single")
+    trainings = [c.split(" --result")[0] for c in calls.read_text().splitlines() if "pipeline train" in c]
+    assert trainings[2:] == ["-m pipeline train --task stance --model finetune",
+                             "-m pipeline train --task sentiment --model finetune"]
+
+
 def test_make_test_installs_label_studio_from_the_projects_own_pins(tmp_path):
     make, _ = _make_sandbox(tmp_path)
     (tmp_path / "configs" / "label-studio-requirements.txt").write_text("label-studio==1.23.2\n")
@@ -205,13 +227,13 @@ def test_data_card_and_bench_fail_in_one_line_too(tmp_path, store):
     empty.mkdir()
     fails_in_one_line(["data", "validate", "--set", f"corpus_dir={empty}", "--set", "splits=[train]",
                        "--set", "min_articles=-1"], r"expected a value >= 0, found -1")
-    fails_in_one_line(["bench", "scoring", "--model", "models:/stance-classifier@champion"],
-                      r"could not load model 'models:/stance-classifier@champion'")
+    fails_in_one_line(["bench", "scoring"], r"could not load model 'models:/stance-classifier@champion'")
 
 
 def test_bench_on_a_tfidf_model_says_it_needs_an_encoder(tmp_path, store):
-    fails_in_one_line(["bench", "scoring", "--model", _folder_models(tmp_path)[1]],
-                      r"is a tfidf model: the scoring benchmark needs an encoder \(pass --model with a frozen")
+    fails_in_one_line(["bench", "scoring", "--stance-model", _folder_models(tmp_path)[1]],
+                      r"is a tfidf model, but the scoring benchmark needs an encoder model as the stance model: "
+                      r"make train TASK=stance MODEL=finetune")
 
 
 def _folder_models(tmp_path) -> list[str]:

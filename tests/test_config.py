@@ -91,8 +91,9 @@ def test_multitask_task_weight_out_of_range_names_file_and_key(tmp_path, source,
 
 
 def test_score_models_setting_is_checked():
-    assert config.load(config.ScoreConfig, ["configs/score.yaml"]).models == "single"
-    with pytest.raises(ConfigError, match=r"expected 'single' or 'multitask', found 'both' in --set models=both: "
+    assert config.load(config.ScoreConfig, ["configs/score.yaml"]).models == "auto"
+    with pytest.raises(ConfigError, match=r"expected 'auto' or 'single' or 'multitask', found 'both' in --set "
+                                          r"models=both: "
                                           r"models$"):
         config.load(config.ScoreConfig, ["configs/score.yaml"], ["models=both"])
 

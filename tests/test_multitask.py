@@ -85,7 +85,8 @@ def test_multitask_trains_both_heads_in_one_run_registers_loads_and_scores(
     articles.mkdir()
     (articles / "a.txt").write_text("The union accused the operator of hiding safety reports. The board will meet "
                                     "on March 3 to review the budget. Shares closed at 412 pence on Tuesday.")
-    cfg = config.load(config.ScoreConfig, ["configs/score.yaml"], ["models=multitask", "uncertain_threshold=0"])
+    cfg = config.load(config.ScoreConfig, ["configs/score.yaml"], ["models=multitask", "uncertain_threshold=0",
+                                                                   "fast_path=autocast"])  # as predict_tasks runs
     scored = score.run(cfg, [str(articles)], str(tmp_path / "scores"))
     assert scored.sentences == 3
     sentences = pd.read_parquet(tmp_path / "scores" / "sentences.parquet")
@@ -99,6 +100,10 @@ def test_multitask_trains_both_heads_in_one_run_registers_loads_and_scores(
     assert params["models"] == "multitask" and params["multitask_model"].startswith("models:/news-classifier/1")
     own = score.uncertain_threshold(config.ScoreConfig(models="multitask"), "models:/news-classifier/1")
     assert own == pytest.approx(classifier.heads["stance"].uncertain_threshold)
+    # The default (models: auto) scores with it once news-classifier has a champion.
+    tracking.setup()
+    setup, pinned = score.scoring_setup(config.load(config.ScoreConfig, ["configs/score.yaml"], []))
+    assert pinned.models == "multitask" and setup["stance_model"] == setup["sentiment_model"]
 
     # evaluate takes one head, named by the label column.
     from pipeline import evaluate
@@ -112,6 +117,15 @@ def test_multitask_trains_both_heads_in_one_run_registers_loads_and_scores(
     with pytest.raises(DataError, match=r"is a multi-task model: choose the head with --label-column stance or "
                                         r"sentiment"):
         evaluate.run(config.EvaluateConfig(model="models:/news-classifier@champion", data=test_file))
+
+
+def test_auto_scores_with_one_model_per_task_when_there_is_no_multitask_model(models, store):
+    cfg = config.load(config.ScoreConfig, ["configs/score.yaml"], [
+        f"stance_model={models['stance']}", f"sentiment_model={models['sentiment']}"])
+    assert cfg.models == "auto"
+    tracking.setup()
+    setup, pinned = score.scoring_setup(cfg)
+    assert pinned.models == "single" and setup["stance_model"] != setup["sentiment_model"]
 
 
 def test_scoring_refuses_a_single_task_model_as_the_multitask_one(models, tmp_path, store):

@@ -23,6 +23,8 @@ from pipeline.config import ModelConfig, TrainingConfig
 
 MetricsCallback = Callable[[dict[str, float], int], None]
 PACKAGED_ENCODERS = ("minilm", "mpnet")
+# How prediction runs (docs in Classifier.set_fast_path); score.yaml's fast_path picks one.
+FAST_PATHS = ("none", "autocast", "bf16", "int8")
 
 
 def set_seed(seed: int) -> None:
@@ -42,6 +44,24 @@ def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[list[in
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def token_budget_batches(lengths: Sequence[int], max_sentences: int, max_tokens: int = 0) -> list[list[int]]:
+    """Index batches of similar token length, cut at ``max_sentences`` sentences or, when ``max_tokens`` > 0,
+    before the padded batch (sentences x longest length) would exceed ``max_tokens``: short sentences go in
+    large batches and long ones in small batches, so every forward pass does about the same work."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:  # ascending, so the sentence being added is the batch's longest
+        full = len(current) >= max_sentences or (max_tokens > 0 and (len(current) + 1) * lengths[i] > max_tokens)
+        if current and full:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
 def full_probabilities(probabilities: np.ndarray, classes: np.ndarray, n_labels: int) -> np.ndarray:
     """Columns for every label id, also for labels absent from a (small) training set: those get 0."""
     out = np.zeros((len(probabilities), n_labels), dtype=np.float64)
@@ -59,7 +79,8 @@ def balanced_class_weights(y: np.ndarray, n_labels: int) -> torch.Tensor:
 
 class Classifier:
     family = ""
-    inference_bf16 = True  # bf16 autocast at prediction time; set_fast_path changes it
+    inference_bf16 = True  # bf16 autocast at prediction time (fast path "autocast", the default until one is set)
+    batch_tokens = 0  # > 0: prediction batches cut by padded tokens as well as by sentences (token_budget_batches)
     temperature = 1.0  # fitted on validation after training (1.0: models saved before calibration)
     uncertain_threshold: float | None = None  # chosen on validation; None: models saved before calibration
 
@@ -86,13 +107,28 @@ class Classifier:
         return None
 
     def set_fast_path(self, mode: str) -> None:
-        """``none`` (fp32), ``bf16`` (autocast) or ``int8`` (dynamic quantisation of Linear layers)."""
-        if mode not in ("none", "bf16", "int8"):
-            raise ValueError(f"fast path {mode!r} is not one of none, bf16, int8")
-        self.inference_bf16 = mode == "bf16"
+        """How prediction runs: ``none`` (fp32), ``autocast`` (fp32 weights under bf16 autocast, which casts
+        every weight on every call), ``bf16`` (the weights cast to bf16 once) or ``int8`` (dynamic
+        quantisation of the Linear layers). ``bf16`` and ``int8`` change the weights in place: load the model
+        again to go back to fp32."""
+        if mode not in FAST_PATHS:
+            raise ValueError(f"fast path {mode!r} is not one of {', '.join(FAST_PATHS)}")
         module = self.torch_module()
-        if mode == "int8" and module is not None:
+        if module is not None and mode in ("none", "autocast") and self._weights_cast():
+            raise ValueError(f"fast path {mode!r} needs fp32 weights, but this model's were cast by an earlier "
+                             "fast path: load the model again")
+        self.inference_bf16 = mode == "autocast"
+        if module is None:
+            return
+        if mode == "bf16":
+            module.to(torch.bfloat16)
+        elif mode == "int8":
             torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+
+    def _weights_cast(self) -> bool:
+        module = self.torch_module()
+        return any(p.dtype != torch.float32 for p in module.parameters()) or any(
+            "quantized" in type(m).__module__ for m in module.modules())
 
     def raw_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """The family's own probabilities, before temperature scaling."""

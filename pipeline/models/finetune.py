@@ -26,8 +26,8 @@ from pipeline.models.base import (
     MetricsCallback,
     autocast,
     balanced_class_weights,
-    length_sorted_batches,
     set_seed,
+    token_budget_batches,
 )
 
 
@@ -95,15 +95,30 @@ def run_trainer(trainer: Trainer, training: TrainingConfig) -> dict[str, Any]:
 
 
 def forward_batches(model: torch.nn.Module, tokenizer, texts: list[str], batch_size: int, max_length: int,
-                    bf16: bool) -> Iterator[tuple[list[int], Any]]:
-    """The model's outputs for length-sorted batches of ``texts`` (eval mode, no gradients), with each
-    batch's row numbers in ``texts``."""
+                    bf16: bool, batch_tokens: int = 0) -> Iterator[tuple[list[int], Any]]:
+    """The model's outputs for batches of ``texts`` of similar token length (eval mode, no gradients), with
+    each batch's row numbers in ``texts``. The texts are tokenized once, then cut into batches of at most
+    ``batch_size`` sentences and, when ``batch_tokens`` > 0, at most that many padded tokens."""
     model.eval()
+    encoded = tokenizer(texts, truncation=True, max_length=max_length)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
     with torch.inference_mode(), autocast(bf16):
-        for idx in length_sorted_batches(texts, batch_size):
-            batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
-                              return_tensors="pt")
-            yield idx, model(**batch)
+        for idx in token_budget_batches(lengths, batch_size, batch_tokens):
+            yield idx, model(**pad_batch(encoded, idx, tokenizer.pad_token_id))
+
+
+def pad_batch(encoded, idx: list[int], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Rows ``idx`` of an unpadded tokenizer output as right-padded tensors (what ``padding=True`` gives)."""
+    width = max(len(encoded["input_ids"][i]) for i in idx)
+    batch = {}
+    for key in encoded:
+        fill = pad_token_id if key == "input_ids" else 0
+        tensor = torch.full((len(idx), width), fill, dtype=torch.long)
+        for row, i in enumerate(idx):
+            values = encoded[key][i]
+            tensor[row, : len(values)] = torch.tensor(values, dtype=torch.long)
+        batch[key] = tensor
+    return batch
 
 
 def single_task_metric_names(key: str) -> str | None:
@@ -200,7 +215,7 @@ class FinetuneClassifier(Classifier):
         texts = list(texts)
         out = np.zeros((len(texts), len(self.id2label)), dtype=np.float32)
         for idx, outputs in forward_batches(self.model, self.tokenizer, texts, batch_size, self.model_cfg.max_length,
-                                            self.inference_bf16):
+                                            self.inference_bf16, self.batch_tokens):
             out[idx] = torch.softmax(outputs.logits.float(), -1).numpy()
         return out
 

@@ -185,7 +185,7 @@ class MultiTaskClassifier(Classifier):
         texts = list(texts)
         out = {task: np.zeros((len(texts), len(head.id2label)), dtype=np.float32) for task, head in self.heads.items()}
         for idx, logits in forward_batches(self.model, self.tokenizer, texts, batch_size, self.model_cfg.max_length,
-                                           self.inference_bf16):
+                                           self.inference_bf16, self.batch_tokens):
             for task in out:
                 out[task][idx] = torch.softmax(logits[f"{task}_logits"].float(), -1).numpy()
         return out
