@@ -195,8 +195,8 @@ class ScoreConfig:
     id_column: str = "id"
     text_column: str = "text"
     chunk_articles: PositiveInt = 64
-    batch_size: PositiveInt = 32
-    batch_tokens: CountInt = 0  # > 0: a batch also stops before this many padded tokens
+    batch_size: PositiveInt = 128
+    batch_tokens: CountInt = 4096  # > 0: a batch also stops before this many padded tokens
     max_article_bytes: PositiveInt = 1_000_000
     fast_path: Literal["none", "autocast", "bf16", "int8"] = "bf16"
     engine: Literal["local", "spark"] = "local"
