@@ -144,6 +144,9 @@ bench: $(ENV_STAMP) ## Benchmarks: both labels naive vs two models vs pipeline s
 	$(PY) -m pipeline bench training
 	$(PY) -m pipeline bench serve --model '$(SERVE_URI)'
 
+bench-memory: $(ENV_STAMP) ## Peak memory of pipeline score on 5,000 and 100,000 sentences (about 40 min with MPNet on 2 cores)
+	$(PY) -m pipeline bench memory --sentences 100000
+
 ui: $(ENV_STAMP) ## MLflow UI on 127.0.0.1:$(PORT) over the project's store; prints a link to the TASK runs by val macro-F1
 	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
 	@echo "$(TASK) runs by best/val_macro_f1: $$($(PY) -c "from pipeline import tracking; \
@@ -239,4 +242,4 @@ FORCE:
 
 .PHONY: help setup setup-spark setup-browser label-setup label-export label-studio label-stop label-pull \
 	train-user label-sim data audit train train-multitask train-all train-ddp evaluate suite experiment score \
-	compare bench ui serve all test test-fast lint clean FORCE
+	compare bench bench-memory ui serve all test test-fast lint clean FORCE

@@ -5,6 +5,7 @@ sentence at a time, (b) the two single-task models in batches under bf16 autocas
 score`` end to end with the multi-task model on its fast path; an ablation of that fast path; the ratios;
 the fraction of this CPU's limit (bf16 GEMM FLOP/s at the model's own shapes over the FLOPs per sentence
 counted by ``torch.utils.flop_counter``); and the macro-F1 change on both tasks on the test split.
+memory: peak resident memory of ``pipeline score`` on a small and on a 100,000-sentence input.
 training: wall time and peak memory of training the default stance model, against the TF-IDF baseline.
 serve: a bounded loopback load test of ``mlflow models serve``: concurrent clients, requests of 1-32
 sentences; errors, p50/p95 latency, sentences/s, and the answer to one payload over the size limit.
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psutil
+import pyarrow.parquet as pq
 import torch
 
 from pipeline import calibration, config, metrics, paths, servers, tracking
@@ -287,6 +289,68 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
     }
     tracking.log_benchmark("scoring", report)
     return {"measurements": rows, "report": report}
+
+
+def _repeated_articles(corpus_dir: str, n_sentences: int, path: Path) -> Path:
+    """A JSON Lines input of corpus articles, repeated under new ids until it holds ``n_sentences``
+    sentences: an input of any size from the shipped text."""
+    frames = [load_split(corpus_dir, split) for split in ("train", "val", "test")]
+    articles = [(article_id, " ".join(rows.text), len(rows)) for frame in frames
+                for article_id, rows in frame.groupby("article_id", sort=False)]
+    written = copy = 0
+    with path.open("w") as out:
+        while written < n_sentences:
+            for article_id, text, size in articles:
+                out.write(json.dumps({"id": f"{article_id}-copy{copy}", "text": text}) + "\n")
+                written += size
+                if written >= n_sentences:
+                    break
+            copy += 1
+    return path
+
+
+def _score_in_subprocess(inputs: Path, out: Path, overrides: list[str]) -> tuple[float, float]:
+    """Runs ``python -m pipeline score`` on ``inputs``; returns its wall seconds and the peak resident
+    memory (MiB) of its process tree, sampled every 0.2 s."""
+    command = [sys.executable, "-m", "pipeline", "score", str(inputs), "--out", str(out), "--fresh",
+               *[arg for o in overrides for arg in ("--set", o)]]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.tracking_uri()}
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = 0.0
+    while process.poll() is None:
+        try:
+            peak = max(peak, _server_rss_mib(process))
+        except psutil.NoSuchProcess:  # it ended between poll() and the sample
+            break
+        time.sleep(0.2)
+    stderr = process.stderr.read() if process.stderr else ""
+    if process.returncode != 0:
+        raise BenchError(f"pipeline score exited with {process.returncode} on {inputs}: {stderr[-2000:]}")
+    return time.perf_counter() - started, peak
+
+
+def run_memory(n_sentences: int = 100_000, small_sentences: int = 5_000, overrides: list[str] | None = None,
+               corpus_dir: str = str(paths.DATA / "corpus")) -> dict[str, Any]:
+    """Peak resident memory of ``pipeline score`` (a separate process, with the scoring defaults and
+    ``overrides``) on ``small_sentences`` and on ``n_sentences`` sentences: flat memory means the two
+    peaks are about equal however large the input (goal: at most 1.5 GB)."""
+    tracking.setup()
+    overrides = overrides or []
+    measurements, report = [], {"overrides": " ".join(overrides), "goal_mib": 1536}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, n in (("small", small_sentences), ("large", n_sentences)):
+            inputs = _repeated_articles(corpus_dir, n, Path(tmp) / f"articles-{n}.jsonl")
+            seconds, peak = _score_in_subprocess(inputs, Path(tmp) / f"out-{n}", overrides)
+            sentences = pq.read_metadata(Path(tmp) / f"out-{n}" / "sentences.parquet").num_rows
+            measurements.append(Measurement(f"pipeline score, {sentences:,} sentences (peak RSS of the process)",
+                                            seconds, sentences, peak))
+            report |= {f"{label}_sentences": sentences, f"{label}_seconds": round(seconds, 1),
+                       f"{label}_peak_rss_mib": round(peak, 1)}
+    report["peak_ratio_large_to_small"] = round(report["large_peak_rss_mib"] / report["small_peak_rss_mib"], 3)
+    report["within_goal"] = report["large_peak_rss_mib"] <= report["goal_mib"]
+    tracking.log_benchmark("memory", report)
+    return {"measurements": measurements, "report": report}
 
 
 def run_training(family: str = "finetune", encoder: str = "mpnet") -> dict[str, Any]:

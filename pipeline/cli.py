@@ -210,8 +210,9 @@ def evaluate(
 def score(
     inputs: Annotated[list[Path], typer.Argument(help="Files or folders: .txt .jsonl .csv .parquet .html")],
     out: Annotated[Path, typer.Option(help="Output folder")] = ROOT / "outputs/scores",
-    model: Annotated[str | None, typer.Option(help="Stance model URI or folder")] = None,
-    sentiment_model: Annotated[str | None, typer.Option(help="Sentiment model URI or folder")] = None,
+    model: Annotated[str | None, typer.Option(help="Stance model URI or folder (scores with single-task models)")
+                     ] = None,
+    sentiment_model: Annotated[str | None, typer.Option(help="Sentiment model URI or folder (single-task)")] = None,
     multitask: Annotated[bool, typer.Option("--multitask", help="Label both tasks with the multi-task model "
                                             "(one encoder pass; multitask_model, default "
                                             "models:/news-classifier@champion)")] = False,
@@ -229,6 +230,11 @@ def score(
 
     extra = [f"stance_model={model}"] if model else []
     extra += [f"sentiment_model={sentiment_model}"] if sentiment_model else []
+    if (multitask or multitask_model) and (model or sentiment_model):
+        raise typer.BadParameter("--multitask labels both tasks with one model: drop --model/--sentiment-model, "
+                                 "or drop --multitask to use them")
+    # A single-task model named on the command line wins over models: auto's choice of the multi-task one.
+    extra += ["models=single"] if model or sentiment_model else []
     extra += ["models=multitask"] if multitask or multitask_model else []
     extra += [f"multitask_model={multitask_model}"] if multitask_model else []
     extra += [f"engine={engine}"] if engine else []
@@ -387,6 +393,18 @@ def bench_scoring(
 
     _print_bench(bench.run_scoring(sentences, naive_sentences, batch_tokens, max_batch_sentences, try_compile,
                                    stance_model, sentiment_model, multitask_model))
+
+
+@bench_app.command("memory")
+def bench_memory(
+    sentences: Annotated[int, typer.Option(help="Sentences of the large input (corpus articles repeated)")] = 100_000,
+    small: Annotated[int, typer.Option(help="Sentences of the small input it is compared with")] = 5_000,
+    overrides: SetOption = None,
+) -> None:
+    """Peak memory of pipeline score (its own process) on a small and a large input: flat in input size?"""
+    from pipeline import bench
+
+    _print_bench(bench.run_memory(sentences, small, overrides or []))
 
 
 @bench_app.command("training")

@@ -69,3 +69,15 @@ def test_training_benchmark_leaves_the_project_store_alone(tiny_corpus, tmp_path
     same = train.run(config.train_config("stance", "tfidf", overrides=["tracking.register=false",
                                                                         f"training.output_dir={tmp_path}"]))
     assert report["default_test_macro_f1"] == round(same.test["macro_f1"], 4)
+
+
+def test_memory_benchmark_scores_both_sizes_in_a_separate_process(models, tiny_corpus, store):
+    overrides = ["models=single", f"stance_model={models['stance']}", f"sentiment_model={models['sentiment']}"]
+    result = bench.run_memory(n_sentences=60, small_sentences=20, overrides=overrides, corpus_dir=str(tiny_corpus))
+    report = result["report"]
+    assert 20 <= report["small_sentences"] < 60 <= report["large_sentences"]
+    assert report["small_peak_rss_mib"] > 50 and report["large_peak_rss_mib"] > 50, "a Python process with torch"
+    assert report["peak_ratio_large_to_small"] == round(report["large_peak_rss_mib"] / report["small_peak_rss_mib"], 3)
+    assert report["within_goal"] == (report["large_peak_rss_mib"] <= 1536)
+    with pytest.raises(bench.BenchError, match=r"pipeline score exited with 2 .*models"):
+        bench.run_memory(n_sentences=20, small_sentences=10, overrides=["models=both"], corpus_dir=str(tiny_corpus))

@@ -314,3 +314,16 @@ def test_commands_work_from_any_folder(tmp_path, monkeypatch):
     assert out.exit_code == 0, out.output
     assert "confident" in out.stdout
     assert not list(tmp_path.iterdir()), "nothing is written into the working folder"
+
+
+def test_score_with_a_named_stance_model_does_not_switch_to_the_multitask_one(tmp_path, store):
+    out = CliRunner().invoke(app, ["score", "examples/articles", "--out", str(tmp_path / "x"), "--multitask",
+                                   "--model", "models:/stance-classifier/1"])
+    assert out.exit_code == 2 and "--multitask labels both tasks with one model" in out.output
+    out = CliRunner().invoke(app, ["score", "examples/articles", "--out", str(tmp_path / "scores"),
+                                   *_folder_models(tmp_path)])
+    assert out.exit_code == 0, out.output
+    import json
+
+    setup = json.loads(next((tmp_path / "scores" / "parts").glob("*.json")).read_text())["setup"]
+    assert setup["stance_model"].startswith("folder") and setup["sentiment_model"].startswith("folder")
