@@ -325,8 +325,9 @@ def _score_in_subprocess(inputs: Path, out: Path, overrides: list[str]) -> tuple
             break
         time.sleep(0.2)
     stderr = process.stderr.read() if process.stderr else ""
-    if process.returncode != 0:
-        raise BenchError(f"pipeline score exited with {process.returncode} on {inputs}: {stderr[-2000:]}")
+    if process.returncode != 0:  # its last stderr line is the CLI's one-line error
+        last = next((line for line in reversed(stderr.splitlines()) if line.strip()), "(no output)")
+        raise BenchError(f"pipeline score exited with {process.returncode} on {inputs}: {last}")
     return time.perf_counter() - started, peak
 
 

@@ -79,5 +79,6 @@ def test_memory_benchmark_scores_both_sizes_in_a_separate_process(models, tiny_c
     assert report["small_peak_rss_mib"] > 50 and report["large_peak_rss_mib"] > 50, "a Python process with torch"
     assert report["peak_ratio_large_to_small"] == round(report["large_peak_rss_mib"] / report["small_peak_rss_mib"], 3)
     assert report["within_goal"] == (report["large_peak_rss_mib"] <= 1536)
-    with pytest.raises(bench.BenchError, match=r"pipeline score exited with 2 .*models"):
+    failing = r"pipeline score exited with 2 on .*articles-10\.jsonl: error: expected .* found 'both'"
+    with pytest.raises(bench.BenchError, match=failing):
         bench.run_memory(n_sentences=20, small_sentences=10, overrides=["models=both"], corpus_dir=str(tiny_corpus))
