@@ -167,13 +167,22 @@ def _load_encoder_model(uri: str, what: str, make_it: str):
     return classifier
 
 
-def _test_articles(test: pd.DataFrame, folder: Path) -> Path:
-    """The test split's articles as one JSON Lines input for ``pipeline score`` (sentences joined again)."""
-    path = folder / "articles.jsonl"
+def _write_articles(frames: list[pd.DataFrame], path: Path, n_sentences: int = 0) -> Path:
+    """The articles of ``frames`` (their sentences joined again) as a JSON Lines input for ``pipeline score``:
+    each once, or, with ``n_sentences``, repeated under new ids until the input holds that many sentences."""
+    articles = [(article_id, " ".join(rows.text), len(rows)) for frame in frames
+                for article_id, rows in frame.groupby("article_id", sort=False)]
+    written = copy = 0
     with path.open("w") as out:
-        for article_id, rows in test.groupby("article_id", sort=False):
-            out.write(json.dumps({"id": article_id, "text": " ".join(rows.text)}) + "\n")
-    return path
+        while True:
+            for article_id, text, size in articles:
+                out.write(json.dumps({"id": f"{article_id}-copy{copy}" if copy else article_id, "text": text}) + "\n")
+                written += size
+                if n_sentences and written >= n_sentences:
+                    return path
+            if not n_sentences or not articles:
+                return path
+            copy += 1
 
 
 def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: int = 4096,
@@ -251,7 +260,7 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
         cfg = config.load(config.ScoreConfig, [], ["models=multitask", f"multitask_model={multitask_model}",
                                                    "fast_path=bf16", f"batch_tokens={batch_tokens}",
                                                    f"batch_size={max_batch_sentences}"])
-        inputs = _test_articles(test, Path(tmp))
+        inputs = _write_articles([test], Path(tmp) / "articles.jsonl")
         m, result = measure("(c) pipeline score, multi-task model, bf16 weights, token budget (end to end)", 0,
                             lambda: score.run(cfg, [str(inputs)], str(Path(tmp) / "out"), fresh=True))
     m.items = result.sentences
@@ -291,24 +300,6 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
     return {"measurements": rows, "report": report}
 
 
-def _repeated_articles(corpus_dir: str, n_sentences: int, path: Path) -> Path:
-    """A JSON Lines input of corpus articles, repeated under new ids until it holds ``n_sentences``
-    sentences: an input of any size from the shipped text."""
-    frames = [load_split(corpus_dir, split) for split in ("train", "val", "test")]
-    articles = [(article_id, " ".join(rows.text), len(rows)) for frame in frames
-                for article_id, rows in frame.groupby("article_id", sort=False)]
-    written = copy = 0
-    with path.open("w") as out:
-        while written < n_sentences:
-            for article_id, text, size in articles:
-                out.write(json.dumps({"id": f"{article_id}-copy{copy}", "text": text}) + "\n")
-                written += size
-                if written >= n_sentences:
-                    break
-            copy += 1
-    return path
-
-
 def _score_in_subprocess(inputs: Path, out: Path, overrides: list[str]) -> tuple[float, float]:
     """Runs ``python -m pipeline score`` on ``inputs``; returns its wall seconds and the peak resident
     memory (MiB) of its process tree, sampled every 0.2 s."""
@@ -340,8 +331,9 @@ def run_memory(n_sentences: int = 100_000, small_sentences: int = 5_000, overrid
     overrides = overrides or []
     measurements, report = [], {"overrides": " ".join(overrides), "goal_mib": 1536}
     with tempfile.TemporaryDirectory() as tmp:
+        frames = [load_split(corpus_dir, split) for split in ("train", "val", "test")]
         for label, n in (("small", small_sentences), ("large", n_sentences)):
-            inputs = _repeated_articles(corpus_dir, n, Path(tmp) / f"articles-{n}.jsonl")
+            inputs = _write_articles(frames, Path(tmp) / f"articles-{n}.jsonl", n)
             seconds, peak = _score_in_subprocess(inputs, Path(tmp) / f"out-{n}", overrides)
             sentences = pq.read_metadata(Path(tmp) / f"out-{n}" / "sentences.parquet").num_rows
             measurements.append(Measurement(f"pipeline score, {sentences:,} sentences (peak RSS of the process)",

@@ -296,14 +296,16 @@ def scoring_setup(cfg: ScoreConfig) -> tuple[dict[str, Any], ScoreConfig]:
     """What decides the labels, with the model URIs resolved to versions and the uncertain threshold to a
     number; and ``cfg`` pinned to those. ``models: auto`` becomes ``multitask`` when ``multitask_model``
     resolves (after ``make all``: the news-classifier champion), else ``single``."""
+    resolved = None
     if cfg.models == "auto":
         try:
-            tracking.resolve_model(cfg.multitask_model)
-            cfg = dataclasses.replace(cfg, models="multitask")
+            resolved = tracking.resolve_model(cfg.multitask_model)
         except tracking.ModelLoadError:  # no multi-task model: one model per task
             cfg = dataclasses.replace(cfg, models="single")
+        else:
+            cfg = dataclasses.replace(cfg, models="multitask")
     if cfg.models == "multitask":  # one model labels both tasks: it is the stance and the sentiment model
-        multitask_uri, multitask = tracking.resolve_model(cfg.multitask_model)
+        multitask_uri, multitask = resolved or tracking.resolve_model(cfg.multitask_model)
         threshold = uncertain_threshold(cfg, multitask_uri)
         setup = {"stance_model": multitask, "sentiment_model": multitask, "uncertain_threshold": threshold,
                  "fast_path": cfg.fast_path, "package_version": pipeline.__version__}

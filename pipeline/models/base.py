@@ -38,12 +38,6 @@ def autocast(enabled: bool):
     return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else nullcontext()
 
 
-def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[list[int]]:
-    """Index batches of similar length: less padding, same results in the original order."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
 def token_budget_batches(lengths: Sequence[int], max_sentences: int, max_tokens: int = 0) -> list[list[int]]:
     """Index batches of similar token length, cut at ``max_sentences`` sentences or, when ``max_tokens`` > 0,
     before the padded batch (sentences x longest length) would exceed ``max_tokens``: short sentences go in

@@ -19,8 +19,8 @@ from pipeline.models.base import (
     Classifier,
     autocast,
     full_probabilities,
-    length_sorted_batches,
     set_seed,
+    token_budget_batches,
 )
 
 
@@ -52,7 +52,7 @@ class SentenceEncoder:
         cached = self.cache if self.cache is not None else {}
         missing = [i for i, text in enumerate(texts) if (text, bf16) not in cached]
         with torch.inference_mode(), autocast(bf16):
-            for idx in length_sorted_batches([texts[i] for i in missing], batch_size):
+            for idx in token_budget_batches([len(texts[i]) for i in missing], batch_size):
                 rows = [missing[i] for i in idx]
                 out[rows] = self.forward([texts[i] for i in rows]).float().numpy()
         for i, text in enumerate(texts):
