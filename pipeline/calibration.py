@@ -22,6 +22,10 @@ from scipy.special import log_softmax
 
 # Search range of the temperature; a fit that lands on either end says the model is far off, not that T is.
 TEMPERATURE_RANGE = (0.02, 50.0)
+# Confidences closer than this are one tie: a re-prediction in other batches (other padding) moves a
+# confidence by float noise well under it, so the threshold sits in a gap at least this wide and the
+# same sentences fall on the same side of it every time.
+TIE_TOLERANCE = 1e-5
 
 
 def _log_probabilities(probabilities: np.ndarray) -> np.ndarray:
@@ -87,13 +91,14 @@ def choose_threshold(probabilities: np.ndarray, y_true: np.ndarray, target_accur
     correct = (probabilities.argmax(1) == np.asarray(y_true)).astype(np.float64)
     order = np.argsort(-confidence, kind="stable")
     confidence, correct = confidence[order], correct[order]
-    # Accuracy of the top-k rows, for every k; ties in confidence go in or out together.
+    # Accuracy of the top-k rows, for every k; ties in confidence (within TIE_TOLERANCE) go in or out together.
     accuracy = np.cumsum(correct) / np.arange(1, len(correct) + 1)
-    last_of_tie = np.r_[confidence[1:] != confidence[:-1], True]
+    last_of_tie = np.r_[confidence[:-1] - confidence[1:] > TIE_TOLERANCE, True]
     meets = np.flatnonzero(last_of_tie & (accuracy >= target_accuracy))
     if len(meets) == 0:
         return Threshold(1.0, *coverage_at(probabilities, y_true, 1.0), reached=False)
-    threshold = float(confidence[meets[-1]])
+    # Half the tolerance below the lowest kept confidence: the nearest left-out one is at least as far below.
+    threshold = float(confidence[meets[-1]]) - TIE_TOLERANCE / 2
     return Threshold(threshold, *coverage_at(probabilities, y_true, threshold), reached=True)
 
 

@@ -48,8 +48,8 @@ def test_threshold_is_the_lowest_confidence_that_meets_the_target():
     y = np.where(correct, 0, 1)
     chosen = calibration.choose_threshold(probabilities, y, 0.8)
     # Accuracy at >= 0.5 is 5/6 (meets 0.8); at >= 0.4 it is 5/7 (does not).
-    assert chosen == calibration.Threshold(0.5, 6 / 7, 5 / 6, True)
-    assert calibration.choose_threshold(probabilities, y, 1.0).threshold == 0.7
+    assert chosen == calibration.Threshold(0.5 - calibration.TIE_TOLERANCE / 2, 6 / 7, 5 / 6, True)
+    assert calibration.choose_threshold(probabilities, y, 1.0).threshold == pytest.approx(0.7, abs=1e-5)
     kept = confidence >= chosen.threshold
     assert correct[kept].mean() >= 0.8
 
@@ -58,7 +58,12 @@ def test_tied_confidences_go_in_or_out_together():
     probabilities = np.array([[0.9, 0.1], [0.7, 0.3], [0.7, 0.3], [0.6, 0.4]])
     y = np.array([0, 0, 1, 0])
     # Taking one of the two 0.7 rows would reach 1.0; both give 2/3: the threshold stays at 0.9.
-    assert calibration.choose_threshold(probabilities, y, 0.9).threshold == 0.9
+    assert calibration.choose_threshold(probabilities, y, 0.9).threshold == pytest.approx(0.9, abs=1e-5)
+    # Confidences apart by float noise are one tie too, and the threshold leaves a gap on both sides.
+    noisy = probabilities + np.array([[0, 0], [0, 0], [3e-7, -3e-7], [0, 0]])
+    assert calibration.choose_threshold(noisy, y, 0.9).threshold == pytest.approx(0.9, abs=1e-5)
+    chosen = calibration.choose_threshold(noisy, np.array([0, 0, 1, 1]), 0.6)
+    assert chosen.coverage == 0.75 and 0.7 - chosen.threshold >= calibration.TIE_TOLERANCE / 2 - 1e-12
 
 
 def test_an_unreachable_target_flags_everything_and_says_so():

@@ -118,10 +118,9 @@ def _calibration_checks(run_id: str, store: str, corpus: Path, target: float = 0
     y = val[classifier.task].map(label2id).to_numpy()
     confidence = output["confidence"].to_numpy()
     kept = confidence >= classifier.uncertain_threshold
-    # The tiny random BERT gives many sentences nearly the same confidence; a re-prediction in other batches
-    # moves them by float noise, so sentences within 1e-6 of the threshold may fall either side of it.
-    near = np.abs(confidence - classifier.uncertain_threshold) < 1e-6
-    assert (kept & ~near).mean() - 1e-9 <= logged["val/coverage"] <= (kept | near).mean() + 1e-9
+    # The tiny random BERT gives many sentences nearly the same confidence and a re-prediction in other
+    # batches moves them by float noise; the threshold sits in a gap wider than that noise.
+    assert logged["val/coverage"] == pytest.approx(kept.mean())
     if logged["val/target_accuracy_reached"]:
         assert (expected.argmax(1)[kept] == y[kept]).mean() >= target
     else:  # the tiny random BERT: no confidence is that accurate, so every sentence is uncertain
