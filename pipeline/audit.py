@@ -48,11 +48,13 @@ def corpus_frame(corpus_dir: str) -> pd.DataFrame:
 
 # Label changes made after the writers' first pass, in the order they were made.
 CHANGE_FILES = ("adjudication.jsonl", "cleanlab_review.jsonl", "relabel.jsonl", "round3_check.jsonl",
-                "round4_check.jsonl")
+                "round4_check.jsonl", "round5_check.jsonl")
 # Blind checks with one row per sentence and task (the relabel schema), and the prefix of their summary keys:
 # the second round's border relabel of the first-round corpus, the third round's check of its new writing,
-# the fourth round's relabel of denials and counter-charges under the sharpened B3 test (and its new writing).
-BLIND_CHECKS = {"relabel.jsonl": "relabel", "round3_check.jsonl": "round3", "round4_check.jsonl": "round4"}
+# the fourth round's relabel of denials and counter-charges under the sharpened B3 test (and its new writing),
+# the fifth round's relabel of questions and sarcasm under the sharpened B6 test (and its new writing).
+BLIND_CHECKS = {"relabel.jsonl": "relabel", "round3_check.jsonl": "round3", "round4_check.jsonl": "round4",
+                "round5_check.jsonl": "round5"}
 
 
 def _recorded_changes(folder: Path) -> list[dict[str, Any]]:
