@@ -106,6 +106,13 @@ outputs/train/multitask.json: $(ENV_STAMP) outputs/data/validate.txt $(SOURCES) 
 
 train-multitask: outputs/train/multitask.json ## One encoder, stance + sentiment heads, registered as news-classifier [ARGS="--set k=v"]
 
+# The teacher is whatever news-classifier@champion is when this runs (make train-multitask first).
+outputs/train/fast.json: $(ENV_STAMP) outputs/data/validate.txt $(SOURCES) experiments/distill-minilm.yaml \
+		$(wildcard data/unlabeled/*.txt) outputs/train/.fast.args
+	$(PY) -m pipeline train --experiment experiments/distill-minilm.yaml --result $@ $(ARGS)
+
+train-fast: outputs/train/fast.json ## MiniLM distilled from news-classifier@champion's soft labels, registered as news-classifier-fast
+
 train-all: $(ENV_STAMP) outputs/data/validate.txt ## Train every family for both tasks
 	for task in stance sentiment; do for model in tfidf frozen setfit finetune; do \
 		$(PY) -m pipeline train --task $$task --model $$model --result outputs/train/$$task-$$model.json; done; done
@@ -241,5 +248,5 @@ clean: ## Remove generated outputs (keeps .venv, mlflow.db and mlruns/) and say 
 FORCE:
 
 .PHONY: help setup setup-spark setup-browser label-setup label-export label-studio label-stop label-pull \
-	train-user label-sim data audit train train-multitask train-all train-ddp evaluate suite experiment score \
+	train-user label-sim data audit train train-multitask train-fast train-all train-ddp evaluate suite experiment score \
 	compare bench bench-memory ui serve all test test-fast lint clean FORCE

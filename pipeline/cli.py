@@ -161,6 +161,7 @@ def train(
     if result_file:
         result_file.parent.mkdir(parents=True, exist_ok=True)
         summary = {**row, "run_id": result.run_id, "task": cfg.task, "model": train_stage.model_label(cfg),
+                   "registered_name": train_stage.registered_name(cfg),
                    "seed": cfg.training.seed, "experiment": str(experiment or ""), "val": result.val,
                    "test": result.test}
         tmp = result_file.with_suffix(".tmp")
@@ -210,8 +211,8 @@ def evaluate(
 def score(
     inputs: Annotated[list[Path], typer.Argument(help="Files or folders: .txt .jsonl .csv .parquet .html")],
     out: Annotated[Path, typer.Option(help="Output folder")] = ROOT / "outputs/scores",
-    model: Annotated[str | None, typer.Option(help="Stance model URI or folder (scores with single-task models)")
-                     ] = None,
+    model: Annotated[str | None, typer.Option(help="Stance model URI or folder (scores with single-task models); "
+                                                   "fast: the distilled news-classifier-fast for both tasks")] = None,
     sentiment_model: Annotated[str | None, typer.Option(help="Sentiment model URI or folder (single-task)")] = None,
     multitask: Annotated[bool, typer.Option("--multitask", help="Label both tasks with the multi-task model "
                                             "(one encoder pass; multitask_model, default "
@@ -227,7 +228,10 @@ def score(
 ) -> None:
     """Score article collections: per-sentence stance and sentiment, stakeholders, summaries."""
     from pipeline import score as score_stage
+    from pipeline import tracking
 
+    if model == "fast":  # the distilled tier: one small multi-task model for both tasks
+        model, multitask_model = None, multitask_model or f"models:/{tracking.REGISTERED_NAMES['fast']}@champion"
     extra = [f"stance_model={model}"] if model else []
     extra += [f"sentiment_model={sentiment_model}"] if sentiment_model else []
     if (multitask or multitask_model) and (model or sentiment_model):
@@ -467,12 +471,13 @@ def summary(
 
     tracking.setup()
     results = [json.loads(p.read_text()) for p in sorted(train_results.glob("*.json"))]
-    champions = {task: tracking.champion_score(name)[0] for task, name in tracking.REGISTERED_NAMES.items()}
+    champions = {name: tracking.champion_score(name)[0] for name in tracking.REGISTERED_NAMES.values()}
     rows = []
     for result in results:
         version = str(result.get("version") or "-")
+        name = result.get("registered_name") or tracking.REGISTERED_NAMES[result["task"]]  # older result files
         # Champion now, in the registry: the flag saved at training time goes stale when a later run wins.
-        held = version != "-" and champions.get(result["task"]) == version
+        held = version != "-" and champions.get(name) == version
         rows.append({"task": result["task"], "model": result["model"], "val F1": result["best val macro-F1"],
                      "test F1": result["test macro-F1"], "version": version, "champion": "yes" if held else "no"})
     if rows:

@@ -111,6 +111,8 @@ class DataConfig:
     user_files: tuple[RepoPath, ...] = ()
     user_holdout_share: Annotated[float, Bounds(0, 1, low_open=True, high_open=True)] = 0.3
     user_weight: PositiveFloat = 2.0
+    # Unlabeled sentences for distillation (model.distill_from): globs of text files, one sentence per line.
+    unlabeled_files: tuple[RepoPath, ...] = ()
 
 
 @dataclasses.dataclass
@@ -125,6 +127,10 @@ class ModelConfig:
     setfit_pairs_per_sentence: PositiveInt = 4
     setfit_epochs: PositiveInt = 1
     multitask_sentiment_weight: Annotated[float, Bounds(0, 10, low_open=True)] = 1.0
+    # A multi-task teacher's URI: the model learns the teacher's soft labels (at distill_temperature) on the
+    # training texts and data.unlabeled_files instead of the corpus labels, and registers as the fast tier.
+    distill_from: str = ""
+    distill_temperature: PositiveFloat = 2.0
 
 
 @dataclasses.dataclass

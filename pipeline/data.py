@@ -168,6 +168,25 @@ def user_files(patterns: tuple[str, ...]) -> list[Path]:
     return files
 
 
+def load_unlabeled(patterns: tuple[str, ...], held_out: set[str]) -> list[str]:
+    """The sentences of ``data.unlabeled_files`` (one per line, blank lines skipped), refusing any that is also
+    a validation or test sentence (``held_out``): a teacher's label on it would leak into training."""
+    sentences: list[str] = []
+    for pattern in patterns:
+        found = sorted(glob.glob(pattern))
+        if not found:
+            raise DataError(f"data.unlabeled_files: {pattern!r} matches no file; fix the glob or leave "
+                            "data.unlabeled_files empty")
+        for path in found:
+            for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+                if line.strip() in held_out:
+                    raise DataError(f"{path}:{number}: this sentence is in the validation or test split; "
+                                    "remove it from the unlabeled file")
+                if line.strip():
+                    sentences.append(line.strip())
+    return sentences
+
+
 def field_errors(row: dict[str, Any], fields: dict[str, type], where: str) -> list[str]:
     """Missing fields and fields of the wrong type (a bool is not an int here); ``where`` names file and line."""
     errors = []

@@ -31,7 +31,8 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
 SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 # "both": the multitask family's one model for the two tasks.
-REGISTERED_NAMES = {"stance": "stance-classifier", "sentiment": "sentiment-classifier", "both": "news-classifier"}
+REGISTERED_NAMES = {"stance": "stance-classifier", "sentiment": "sentiment-classifier", "both": "news-classifier",
+                    "fast": "news-classifier-fast"}  # fast: the multi-task model distilled into a small encoder
 # What the logged model needs at serving time; listing it avoids MLflow's slow dependency inference.
 PIP_REQUIREMENTS = ["torch==2.13.0", "transformers==5.24.0", "scikit-learn==1.9.1", "pandas==3.1.1",
                     "mlflow==3.17.2", "joblib", "newsstance"]

@@ -20,7 +20,17 @@ import yaml
 
 from pipeline import calibration, metrics, tracking
 from pipeline.config import TASK_LABELS, ConfigError, TrainConfig, to_dict
-from pipeline.data import DataError, UserData, data_version, label_maps, load_split, load_user, oversample, read_suite
+from pipeline.data import (
+    DataError,
+    UserData,
+    data_version,
+    label_maps,
+    load_split,
+    load_unlabeled,
+    load_user,
+    oversample,
+    read_suite,
+)
 from pipeline.models import Classifier, build_classifier, build_multitask
 
 
@@ -44,7 +54,14 @@ def model_label(cfg: TrainConfig) -> str:
     """``tfidf`` or ``<family>-<encoder>``: what a run name and the compare table call the model."""
     if cfg.model.family == "tfidf":
         return "tfidf"
+    if cfg.model.distill_from:
+        return f"distilled-{Path(cfg.model.encoder).name}"
     return f"{cfg.model.family}-{Path(cfg.model.encoder).name}"
+
+
+def registered_name(cfg: TrainConfig) -> str:
+    """The registry name a run registers under: per task, and the fast tier for a distilled model."""
+    return tracking.REGISTERED_NAMES["fast" if cfg.model.distill_from else cfg.task]
 
 
 def _curated_params(cfg: TrainConfig, sizes: dict[str, int]) -> dict[str, Any]:
@@ -63,6 +80,8 @@ def _curated_params(cfg: TrainConfig, sizes: dict[str, int]) -> dict[str, Any]:
                    "weight_decay": cfg.training.weight_decay, "warmup_ratio": cfg.training.warmup_ratio}
     if cfg.model.family == "multitask":
         params["multitask_sentiment_weight"] = cfg.model.multitask_sentiment_weight
+    if cfg.model.distill_from:
+        params |= {"distill_from": cfg.model.distill_from, "distill_temperature": cfg.model.distill_temperature}
     if cfg.model.family in ("finetune", "multitask"):
         params |= {"world_size": int(os.environ.get("WORLD_SIZE", "1")), "epochs": cfg.training.epochs,
                    "layerwise_lr_decay": cfg.training.layerwise_lr_decay, "freeze_layers": cfg.model.freeze_layers,
@@ -198,6 +217,9 @@ def run(cfg: TrainConfig) -> TrainResult:
     if (cfg.model.family == "multitask") != (cfg.task == "both"):
         raise ConfigError(f"task {cfg.task!r} does not go with model family {cfg.model.family!r}: the multitask "
                           "family learns both tasks (task both); stance and sentiment take a single-task family")
+    if cfg.model.distill_from and cfg.model.family != "multitask":
+        raise ConfigError(f"model.distill_from: only the multitask family distills (found family "
+                          f"{cfg.model.family!r}); set model.family=multitask or leave model.distill_from empty")
     if cfg.model.family == "multitask":
         return _run_multitask(cfg)
     label2id, id2label = label_maps(cfg.task)
@@ -284,16 +306,30 @@ def run(cfg: TrainConfig) -> TrainResult:
         classifier.save(model_dir)
         example = texts["test"][:3]
         example_output = tracking.predictions_frame(probabilities["test"][:3], labels)
-        registered_name = tracking.REGISTERED_NAMES[cfg.task] if cfg.tracking.register else None
-        version = run.log_model(model_dir, example, example_output, registered_name, metadata={
+        name = registered_name(cfg) if cfg.tracking.register else None
+        version = run.log_model(model_dir, example, example_output, name, metadata={
             "temperature": classifier.temperature, "uncertain_threshold": classifier.uncertain_threshold,
             "target_accuracy": cfg.calibration.target_accuracy})
-        disk_mib, promoted = _disk_and_promotion(run, cfg, registered_name, version, best_val, wall_started)
+        disk_mib, promoted = _disk_and_promotion(run, cfg, name, version, best_val, wall_started)
         return TrainResult(run.id, run_name, results["val"], results["test"], best_val, run.model_dir or Path(),
                            version, promoted, train_seconds, disk_mib, suite_result, test_user)
 
 
 MULTITASK_EXPERIMENT = "multitask"
+
+
+def teacher_soft_labels(cfg: TrainConfig, texts: list[str]) -> tuple[dict[str, np.ndarray], str]:
+    """The multi-task teacher's (``model.distill_from``) probabilities on ``texts``, softened by
+    ``model.distill_temperature``, per task; and what the teacher URI named when it was read."""
+    pinned, description = tracking.resolve_model(cfg.model.distill_from)
+    teacher = tracking.load_model(pinned)
+    if teacher.family != "multitask":
+        raise ConfigError(f"model.distill_from: {cfg.model.distill_from} is a {teacher.family} {teacher.task} "
+                          "model; distillation needs a multi-task teacher (models:/news-classifier@champion)")
+    teacher.batch_tokens = 4096  # the scorer's token budget: long and short sentences in even batches
+    raw = teacher.raw_proba_tasks(texts, cfg.training.eval_batch_size)
+    soft = {task: calibration.scale(p, cfg.model.distill_temperature).astype(np.float32) for task, p in raw.items()}
+    return soft, description
 
 
 def _run_multitask(cfg: TrainConfig) -> TrainResult:
@@ -308,8 +344,14 @@ def _run_multitask(cfg: TrainConfig) -> TrainResult:
     classifier = build_multitask({task: maps[task][1] for task in TASKS}, cfg.model)
     run_name = f"{model_label(cfg)}-{uuid.uuid4().hex[:6]}"
     split_ys = {split: {task: ys[task][split] for task in TASKS} for split in ("train", "val")}
+    fit_texts, fit_ys, distill_params = texts["train"], split_ys["train"], {}
+    if cfg.model.distill_from:  # the training texts and the unlabeled ones, with the teacher's soft labels
+        unlabeled = load_unlabeled(cfg.data.unlabeled_files, set(texts["val"]) | set(texts["test"]))
+        fit_texts = texts["train"] + unlabeled
+        fit_ys, teacher = teacher_soft_labels(cfg, fit_texts)
+        distill_params = {"teacher": teacher, "n_unlabeled": len(unlabeled), "n_transfer": len(fit_texts)}
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, only rank 0 tracks; the others just train
-        classifier.fit(texts["train"], split_ys["train"], texts["val"], split_ys["val"], cfg.training)
+        classifier.fit(fit_texts, fit_ys, texts["val"], split_ys["val"], cfg.training)
         return TrainResult(None, run_name, {}, {}, float("nan"), Path())
 
     tags = {"task": cfg.task, "model_family": cfg.model.family, "model": model_label(cfg),
@@ -317,7 +359,7 @@ def _run_multitask(cfg: TrainConfig) -> TrainResult:
     with tracking.start_run(MULTITASK_EXPERIMENT, run_name, tags, cfg.tracking.tracking_uri) as run, \
             tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        run.params(_curated_params(cfg, {f"n_{s}": len(t) for s, t in texts.items()}))
+        run.params(_curated_params(cfg, {f"n_{s}": len(t) for s, t in texts.items()}) | distill_params)
         for split, frame in frames.items():
             run.dataset(frame[[cfg.text_column, *TASKS, "article_id"]], source=str(
                 Path(cfg.data.corpus_dir) / f"{split}.jsonl"), name=f"corpus-{split}", target=None,
@@ -334,8 +376,7 @@ def _run_multitask(cfg: TrainConfig) -> TrainResult:
                     history[name].append((epoch, values[key]))
 
         started, wall_started = time.perf_counter(), time.time()
-        fit_info = classifier.fit(texts["train"], split_ys["train"], texts["val"], split_ys["val"], cfg.training,
-                                  on_metrics)
+        fit_info = classifier.fit(fit_texts, fit_ys, texts["val"], split_ys["val"], cfg.training, on_metrics)
         train_seconds = time.perf_counter() - started
 
         eval_rows = {"train": _sample_rows(len(texts["train"]), TRAIN_EVAL_ROWS, cfg.training.seed)}
@@ -373,12 +414,12 @@ def _run_multitask(cfg: TrainConfig) -> TrainResult:
         example = texts["test"][:3]
         example_output = tracking.multitask_predictions_frame(classifier.predict_tasks(example), {
             task: head.labels for task, head in classifier.heads.items()})
-        registered_name = tracking.REGISTERED_NAMES[cfg.task] if cfg.tracking.register else None
-        version = run.log_model(model_dir, example, example_output, registered_name, metadata={
+        name = registered_name(cfg) if cfg.tracking.register else None
+        version = run.log_model(model_dir, example, example_output, name, metadata={
             **{f"{task}_temperature": head.temperature for task, head in classifier.heads.items()},
             **{f"{task}_uncertain_threshold": head.uncertain_threshold for task, head in classifier.heads.items()},
             "target_accuracy": cfg.calibration.target_accuracy})
-        disk_mib, promoted = _disk_and_promotion(run, cfg, registered_name, version, best_val, wall_started)
+        disk_mib, promoted = _disk_and_promotion(run, cfg, name, version, best_val, wall_started)
         flat = {split: {"macro_f1": means[split], **{f"{task}/{k}": v for task in TASKS
                                                      for k, v in results[task][split].items()}}
                 for split in ("val", "test")}

@@ -133,3 +133,67 @@ def test_scoring_refuses_a_single_task_model_as_the_multitask_one(models, tmp_pa
         "models=multitask", f"multitask_model={models['stance']}"])
     with pytest.raises(score.ScoreError, match=r"is a tfidf stance model, not a multitask one"):
         score.run(cfg, ["examples/articles"], str(tmp_path / "out"))
+
+
+def test_soft_cross_entropy_is_the_hard_loss_for_one_hot_targets_and_least_at_the_students_own():
+    import torch
+
+    from pipeline.models.multitask import soft_cross_entropy
+
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
+    one_hot = torch.nn.functional.one_hot(torch.tensor([0, 2]), 3).float()
+    hard = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 2]))
+    assert soft_cross_entropy(logits, one_hot, 1.0).item() == pytest.approx(hard.item())
+    # Cross-entropy against the student's own softened distribution is its entropy, the least over targets.
+    own = torch.softmax(logits / 2.0, -1)
+    other = torch.softmax(torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]), -1)
+    assert soft_cross_entropy(logits, own, 2.0) < soft_cross_entropy(logits, other, 2.0)
+
+
+def test_distilled_tier_learns_the_teachers_soft_labels_and_registers_as_the_fast_model(
+        tiny_corpus, tiny_bert, tmp_path, store):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.data import DataError
+
+    teacher = train.run(multitask_cfg(tiny_corpus, tmp_path, tiny_bert))
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("The council said the depot would reopen.\n\nShares fell 4% after the warning.\n"
+                         "The union accused the board of hiding the audit.\n")
+    distill = ["model.distill_from=models:/news-classifier@champion", f"data.unlabeled_files=[{unlabeled}]"]
+    result = train.run(multitask_cfg(tiny_corpus, tmp_path, tiny_bert, *distill))
+
+    client = MlflowClient(store)
+    run = client.get_run(result.run_id)
+    assert run.info.run_name.startswith(f"distilled-{tiny_bert.name}-")
+    params = run.data.params
+    n_train = len(load_split(tiny_corpus, "train"))
+    assert (params["n_unlabeled"], params["n_transfer"]) == ("3", str(n_train + 3))
+    assert params["teacher"].startswith("news-classifier version 1") and params["distill_temperature"] == "2.0"
+    assert "stance/val/macro_f1" in run.data.metrics and "sentiment/test/macro_f1" in run.data.metrics
+    # Registered under its own name: the teacher stays news-classifier's only version and champion.
+    assert result.registered_version == "1" and result.promoted
+    assert tracking.champion_score("news-classifier-fast")[0] == "1"
+    assert [str(v.version) for v in client.search_model_versions("name='news-classifier'")] == ["1"]
+    assert tracking.champion_score("news-classifier") == ("1", pytest.approx(teacher.best_val_macro_f1))
+
+    # `score --model fast` labels both tasks with it.
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    (articles / "a.txt").write_text("The board will meet on March 3. Shares closed at 412 pence on Tuesday.")
+    out = CliRunner().invoke(app, ["score", str(articles), "--out", str(tmp_path / "scores"), "--model", "fast"])
+    assert out.exit_code == 0, out.output
+    scoring = client.search_runs([client.get_experiment_by_name("scoring").experiment_id])[0]
+    assert scoring.data.params["multitask_model"].startswith("models:/news-classifier-fast/1")
+
+    # Bad setups are refused before any training.
+    with pytest.raises(DataError, match=r"data.unlabeled_files: '.*missing\*.txt' matches no file"):
+        train.run(multitask_cfg(tiny_corpus, tmp_path, tiny_bert, distill[0],
+                                f"data.unlabeled_files=[{tmp_path / 'missing*.txt'}]"))
+    leaked = tmp_path / "leaked.txt"
+    leaked.write_text("A new sentence.\n" + load_split(tiny_corpus, "test").text.iloc[0] + "\n")
+    with pytest.raises(DataError, match=r"leaked.txt:2: this sentence is in the validation or test split"):
+        train.run(multitask_cfg(tiny_corpus, tmp_path, tiny_bert, distill[0], f"data.unlabeled_files=[{leaked}]"))
+    with pytest.raises(config.ConfigError, match=r"model.distill_from: only the multitask family distills"):
+        train.run(config.train_config("stance", "finetune", overrides=[f"data.corpus_dir={tiny_corpus}", distill[0]]))

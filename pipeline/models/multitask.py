@@ -64,22 +64,36 @@ class MultiTaskModel(torch.nn.Module):
         return {f"{task}_logits": head(pooled) for task, head in self.heads.items()}
 
 
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Distillation loss: cross-entropy of the student's ``temperature``-softened distribution against the
+    teacher's soft labels (computed at the same temperature), times ``temperature**2`` so that its gradients
+    keep the scale of a hard-label loss (Hinton et al., 2015)."""
+    log_p = torch.log_softmax(logits.float() / temperature, dim=-1)
+    return -(targets * log_p).sum(-1).mean() * temperature**2
+
+
 class MultiTaskTrainer(WeightedTrainer):
-    """Per task a class-weighted cross-entropy; the loss is stance + ``sentiment_weight`` * sentiment."""
+    """Per task a class-weighted cross-entropy; the loss is stance + ``sentiment_weight`` * sentiment. Soft
+    labels (float rows, when distilling) take ``soft_cross_entropy`` at ``distill_temperature`` instead."""
 
     def __init__(self, *args, task_class_weights: dict[str, torch.Tensor | None], sentiment_weight: float,
-                 **kwargs):
+                 distill_temperature: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.task_class_weights = task_class_weights
         self.task_weights = {"stance": 1.0, "sentiment": sentiment_weight}
+        self.distill_temperature = distill_temperature
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = {task: inputs.pop(f"{task}_labels") for task in TASKS}
         outputs = model(**inputs)
-        loss = sum(self.task_weights[task] * torch.nn.functional.cross_entropy(
-            outputs[f"{task}_logits"].float(), labels[task], weight=self._weight(task, labels[task].device))
-            for task in TASKS)
+        loss = sum(self.task_weights[task] * self._task_loss(task, outputs[f"{task}_logits"], labels[task])
+                   for task in TASKS)
         return (loss, outputs) if return_outputs else loss
+
+    def _task_loss(self, task: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if labels.is_floating_point():  # the teacher's soft labels
+            return soft_cross_entropy(logits, labels, self.distill_temperature)
+        return torch.nn.functional.cross_entropy(logits.float(), labels, weight=self._weight(task, labels.device))
 
     def _weight(self, task: str, device: torch.device) -> torch.Tensor | None:
         weight = self.task_class_weights.get(task)
@@ -145,6 +159,9 @@ class MultiTaskClassifier(Classifier):
     def fit(self, train_texts: list[str], train_ys: dict[str, np.ndarray], val_texts: list[str],  # type: ignore[override]
             val_ys: dict[str, np.ndarray], training: TrainingConfig,
             on_metrics: MetricsCallback | None = None) -> dict[str, Any]:
+        """Trains on label ids (``train_ys[task]`` of shape (n,)) or on a teacher's soft labels (shape
+        (n, labels), rows summing to 1): then without class weights, since the teacher's labels carry its
+        balance. Validation always uses label ids."""
         from datasets import Dataset
         from transformers import DataCollatorWithPadding, EarlyStoppingCallback
 
@@ -153,12 +170,14 @@ class MultiTaskClassifier(Classifier):
         tokenize = lambda batch: self.tokenizer(batch["text"], truncation=True,  # noqa: E731
                                                 max_length=self.model_cfg.max_length)
 
+        soft = np.asarray(train_ys["stance"]).ndim == 2
+
         def dataset(texts: list[str], ys: dict[str, np.ndarray]):
-            columns = {"text": texts, **{f"{task}_labels": list(map(int, ys[task])) for task in TASKS}}
+            columns = {"text": texts, **{f"{task}_labels": np.asarray(ys[task]).tolist() for task in TASKS}}
             return Dataset.from_dict(columns).map(tokenize, batched=True, remove_columns=["text"])
 
         weights = {task: balanced_class_weights(np.asarray(train_ys[task]), len(self.heads[task].id2label))
-                   if training.class_weights else None for task in TASKS}
+                   if training.class_weights and not soft else None for task in TASKS}
         optimizer = torch.optim.AdamW(layerwise_param_groups(
             self.model, self.model.config.num_hidden_layers, training.learning_rate, training.layerwise_lr_decay,
             training.weight_decay, self.model_cfg.freeze_layers))
@@ -169,6 +188,7 @@ class MultiTaskClassifier(Classifier):
             data_collator=DataCollatorWithPadding(self.tokenizer), compute_metrics=compute_metrics,
             optimizers=(optimizer, None), task_class_weights=weights,
             sentiment_weight=self.model_cfg.multitask_sentiment_weight,
+            distill_temperature=self.model_cfg.distill_temperature,
             callbacks=[EarlyStoppingCallback(training.early_stopping_patience),
                        ForwardMetrics(on_metrics, metric_names)],
         )
