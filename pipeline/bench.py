@@ -190,6 +190,7 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
                 stance_model: str = "models:/stance-classifier@champion",
                 sentiment_model: str = "models:/sentiment-classifier@champion",
                 multitask_model: str = "models:/news-classifier@champion",
+                fast_model: str = "models:/news-classifier-fast@champion",
                 corpus_dir: str = str(paths.DATA / "corpus")) -> dict[str, Any]:
     """Sentences/s with both labels, on the test split's sentences (``n_sentences`` of them; 0 = all):
     (a) one ``transformers.pipeline`` per task (the single-task champions), one sentence at a time, on the
@@ -197,7 +198,9 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
     before the multi-task model); (c) ``pipeline score`` end to end with the multi-task champion (segmenting,
     attribution, summaries and files included) on the same articles. An ablation of the multi-task model's
     prediction alone (fp32, autocast, bf16 weights, token budget, compile) shows what each step buys; the
-    limit is this CPU's bf16 GEMM FLOP/s at the model's own shapes over its counted FLOPs per sentence."""
+    limit is this CPU's bf16 GEMM FLOP/s at the model's own shapes over its counted FLOPs per sentence.
+    When ``fast_model`` (the distilled tier) is registered, (d) is ``pipeline score`` with it, and its
+    macro-F1 is measured on the same path (bf16 weights, token budget)."""
     from pipeline import score
 
     tracking.setup()
@@ -265,6 +268,7 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
                             lambda: score.run(cfg, [str(inputs)], str(Path(tmp) / "out"), fresh=True))
     m.items = result.sentences
     rows.append(m)
+    fast_rate = _fast_tier(fast_model, test, texts, warm, batch_tokens, max_batch_sentences, score_f1)
 
     module = multitask.torch_module()
     sample = texts[: min(len(texts), 256)]
@@ -289,6 +293,10 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
         "model_fraction_of_limit": float(f"{rows[1 + len(ablation)].rate / limit:.4g}"),
         "c_fraction_of_limit": float(f"{c.rate / limit:.4g}"),
         **({"compiled_sentences_per_s": round(compiled_rate, 2)} if compiled_rate else {}),
+        **({"fast_model": fast_model, "d_sentences_per_s": round(fast_rate.rate, 2),
+            "d_over_c": round(fast_rate.rate / c.rate, 2),
+            **{f"{task}_test_macro_f1_d": round(f1["fast"][task], 4) for task in ("stance", "sentiment")}}
+           if fast_rate else {}),
         **{f"{task}_test_macro_f1_b": round(f1["b"][task], 4) for task in ("stance", "sentiment")},
         **{f"{task}_test_macro_f1_c": round(f1[last][task], 4) for task in ("stance", "sentiment")},
         **{f"{task}_macro_f1_change_points": round(100 * (f1[last][task] - f1["b"][task]), 2)
@@ -297,7 +305,31 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
            for task in ("stance", "sentiment")},
     }
     tracking.log_benchmark("scoring", report)
-    return {"measurements": rows, "report": report}
+    return {"measurements": rows + ([fast_rate] if fast_rate else []), "report": report}
+
+
+def _fast_tier(uri: str, test: pd.DataFrame, texts: list[str], warm: list[str], batch_tokens: int,
+               max_batch_sentences: int, score_f1) -> Measurement | None:
+    """(d): ``pipeline score`` end to end with the distilled tier, and its macro-F1 (via ``score_f1``) on
+    the same fast path; None when no fast tier is registered."""
+    from pipeline import score
+
+    try:
+        fast = tracking.load_model(uri)
+    except tracking.ModelLoadError:
+        return None
+    fast.set_fast_path("bf16")
+    fast.batch_tokens = batch_tokens
+    fast.predict_tasks(warm, max_batch_sentences)
+    score_f1("fast", fast.predict_tasks(texts, max_batch_sentences))
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config.load(config.ScoreConfig, [], ["models=multitask", f"multitask_model={uri}", "fast_path=bf16",
+                                                   f"batch_tokens={batch_tokens}", f"batch_size={max_batch_sentences}"])
+        inputs = _write_articles([test], Path(tmp) / "articles.jsonl")
+        m, result = measure("(d) pipeline score, the fast tier (distilled MiniLM), same path (end to end)", 0,
+                            lambda: score.run(cfg, [str(inputs)], str(Path(tmp) / "out"), fresh=True))
+    m.items = result.sentences
+    return m
 
 
 def _score_in_subprocess(inputs: Path, out: Path, overrides: list[str]) -> tuple[float, float]:

@@ -14,6 +14,8 @@ files are assembled from the parts at the end: ``sentences.parquet``, ``sentence
 from __future__ import annotations
 
 import collections
+import ctypes
+import ctypes.util
 import dataclasses
 import json
 import os
@@ -146,6 +148,23 @@ class SparkEngine:
         stance = np.array([[r[f"prob_{lab}"] for lab in self.stance_labels] for r in result["st"]])
         sentiment = np.array([[r[f"prob_{lab}"] for lab in self.sentiment_labels] for r in result["se"]])
         return stance, sentiment
+
+
+def _libc_malloc_trim():
+    """glibc's ``malloc_trim``, or None on other C libraries (macOS, musl): there is nothing to call."""
+    name = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
+    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def return_freed_memory() -> None:
+    """Hands the C allocator's free pages back to the system. Every batch frees activation buffers of a
+    new size; glibc keeps such pages in its heaps, so without this the process grew by about 60 MB per
+    1,000 sentences scored (about 20 with it: `python -m pipeline bench memory`). Called once per chunk."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -369,6 +388,7 @@ def run(cfg: ScoreConfig, inputs: list[str], out: str, fresh: bool = False) -> S
                 # The JSON marks the part complete: written last, so a crash before it redoes the chunk.
                 _atomic_write(part.with_suffix(".json"), lambda p, m=meta: p.write_text(json.dumps(m)))
                 next_part += 1
+                return_freed_memory()
                 n_articles += len(articles)
                 n_errors += len(problems)
                 n_sentences += len(rows)

@@ -344,3 +344,12 @@ def test_a_trained_model_brings_its_threshold_to_scoring(tiny_corpus, articles_d
     assert ((rows.stance == "uncertain") == (rows.stance_confidence < saved)).all()
     assert 0 < (rows.stance == "uncertain").sum() < len(rows)
     assert float(MlflowClient(store).get_run(result.run_id).data.params["uncertain_threshold"]) == saved
+
+
+def test_freed_memory_goes_back_to_the_system_on_glibc():
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim is glibc's")
+    assert score._MALLOC_TRIM is not None, "glibc's malloc_trim was not found"
+    assert score.return_freed_memory() is None
