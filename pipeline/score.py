@@ -160,9 +160,9 @@ _MALLOC_TRIM = _libc_malloc_trim()
 
 
 def return_freed_memory() -> None:
-    """Hands the C allocator's free pages back to the system. Every batch frees activation buffers of a
-    new size; glibc keeps such pages in its heaps, so without this the process grew by about 60 MB per
-    1,000 sentences scored (about 20 with it: `python -m pipeline bench memory`). Called once per chunk."""
+    """Hands the C allocator's free pages back to the system, once per chunk. Every batch frees activation
+    buffers of a new size and glibc keeps such pages in its heaps: a probe that predicted 800 varied
+    sentences 12 times grew by 580 MB without this and by 195 MB with it."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
 
