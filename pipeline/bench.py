@@ -201,8 +201,6 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
     limit is this CPU's bf16 GEMM FLOP/s at the model's own shapes over its counted FLOPs per sentence.
     When ``fast_model`` (the distilled tier) is registered, (d) is ``pipeline score`` with it, and its
     macro-F1 is measured on the same path (bf16 weights, token budget)."""
-    from pipeline import score
-
     tracking.setup()
     stance = _load_encoder_model(stance_model, "the stance model",
                                  "make train TASK=stance MODEL=finetune ARGS='--set model.encoder=mpnet'")
@@ -260,15 +258,10 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
         score_f1("compile", predicted)
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = config.load(config.ScoreConfig, [], ["models=multitask", f"multitask_model={multitask_model}",
-                                                   "fast_path=bf16", f"batch_tokens={batch_tokens}",
-                                                   f"batch_size={max_batch_sentences}"])
         inputs = _write_articles([test], Path(tmp) / "articles.jsonl")
-        m, result = measure("(c) pipeline score, multi-task model, bf16 weights, token budget (end to end)", 0,
-                            lambda: score.run(cfg, [str(inputs)], str(Path(tmp) / "out"), fresh=True))
-    m.items = result.sentences
-    rows.append(m)
-    fast_rate = _fast_tier(fast_model, test, texts, warm, batch_tokens, max_batch_sentences, score_f1)
+        rows.append(_timed_score("(c) pipeline score, multi-task model, bf16 weights, token budget (end to end)",
+                                 multitask_model, inputs, batch_tokens, max_batch_sentences))
+        fast_rate = _fast_tier(fast_model, inputs, texts, warm, batch_tokens, max_batch_sentences, score_f1)
 
     module = multitask.torch_module()
     sample = texts[: min(len(texts), 256)]
@@ -308,12 +301,24 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
     return {"measurements": rows + ([fast_rate] if fast_rate else []), "report": report}
 
 
-def _fast_tier(uri: str, test: pd.DataFrame, texts: list[str], warm: list[str], batch_tokens: int,
+def _timed_score(name: str, multitask_model: str, inputs: Path, batch_tokens: int,
+                 max_batch_sentences: int) -> Measurement:
+    """``pipeline score`` of ``inputs`` with a multi-task model on the fast path, timed end to end."""
+    from pipeline import score
+
+    cfg = config.load(config.ScoreConfig, [], ["models=multitask", f"multitask_model={multitask_model}",
+                                               "fast_path=bf16", f"batch_tokens={batch_tokens}",
+                                               f"batch_size={max_batch_sentences}"])
+    with tempfile.TemporaryDirectory() as out:
+        m, result = measure(name, 0, lambda: score.run(cfg, [str(inputs)], out, fresh=True))
+    m.items = result.sentences
+    return m
+
+
+def _fast_tier(uri: str, inputs: Path, texts: list[str], warm: list[str], batch_tokens: int,
                max_batch_sentences: int, score_f1) -> Measurement | None:
     """(d): ``pipeline score`` end to end with the distilled tier, and its macro-F1 (via ``score_f1``) on
     the same fast path; None when no fast tier is registered."""
-    from pipeline import score
-
     try:
         fast = tracking.load_model(uri)
     except tracking.ModelLoadError:
@@ -322,14 +327,8 @@ def _fast_tier(uri: str, test: pd.DataFrame, texts: list[str], warm: list[str], 
     fast.batch_tokens = batch_tokens
     fast.predict_tasks(warm, max_batch_sentences)
     score_f1("fast", fast.predict_tasks(texts, max_batch_sentences))
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = config.load(config.ScoreConfig, [], ["models=multitask", f"multitask_model={uri}", "fast_path=bf16",
-                                                   f"batch_tokens={batch_tokens}", f"batch_size={max_batch_sentences}"])
-        inputs = _write_articles([test], Path(tmp) / "articles.jsonl")
-        m, result = measure("(d) pipeline score, the fast tier (distilled MiniLM), same path (end to end)", 0,
-                            lambda: score.run(cfg, [str(inputs)], str(Path(tmp) / "out"), fresh=True))
-    m.items = result.sentences
-    return m
+    return _timed_score("(d) pipeline score, the fast tier (distilled MiniLM), same path (end to end)", uri, inputs,
+                        batch_tokens, max_batch_sentences)
 
 
 def _score_in_subprocess(inputs: Path, out: Path, overrides: list[str]) -> tuple[float, float]:

@@ -157,13 +157,14 @@ class UserData:
     version: str  # content hash of the files, logged with every run that trains on them
 
 
-def user_files(patterns: tuple[str, ...]) -> list[Path]:
+def matching_files(patterns: tuple[str, ...], key: str, remedy: str) -> list[Path]:
+    """The files the globs of config ``key`` match, each once; a glob matching nothing is an error that
+    says ``remedy``."""
     files: list[Path] = []
     for pattern in patterns:
         found = sorted(Path(p) for p in glob.glob(pattern))
         if not found:
-            raise DataError(f"data.user_files: {pattern!r} matches no file; label some sentences first "
-                            "(docs/labeling.md) or leave data.user_files empty")
+            raise DataError(f"{key}: {pattern!r} matches no file; {remedy} or leave {key} empty")
         files += [f for f in found if f not in files]
     return files
 
@@ -172,18 +173,14 @@ def load_unlabeled(patterns: tuple[str, ...], held_out: set[str]) -> list[str]:
     """The sentences of ``data.unlabeled_files`` (one per line, blank lines skipped), refusing any that is also
     a validation or test sentence (``held_out``): a teacher's label on it would leak into training."""
     sentences: list[str] = []
-    for pattern in patterns:
-        found = sorted(glob.glob(pattern))
-        if not found:
-            raise DataError(f"data.unlabeled_files: {pattern!r} matches no file; fix the glob or leave "
-                            "data.unlabeled_files empty")
-        for path in found:
-            for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-                if line.strip() in held_out:
-                    raise DataError(f"{path}:{number}: this sentence is in the validation or test split; "
-                                    "remove it from the unlabeled file")
-                if line.strip():
-                    sentences.append(line.strip())
+    for path in matching_files(patterns, "data.unlabeled_files", "fix the glob"):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            text = line.strip()
+            if text in held_out:
+                raise DataError(f"{path}:{number}: this sentence is in the validation or test split; "
+                                "remove it from the unlabeled file")
+            if text:
+                sentences.append(text)
     return sentences
 
 
@@ -219,7 +216,7 @@ def load_user(cfg: DataConfig) -> UserData | None:
     """The labels of ``cfg.user_files`` split by article; None when none are configured."""
     if not cfg.user_files:
         return None
-    files = user_files(cfg.user_files)
+    files = matching_files(cfg.user_files, "data.user_files", "label some sentences first (docs/labeling.md)")
     rows, errors, seen = [], [], {}
     for path in files:
         file_rows, file_errors = read_jsonl(path)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import ctypes
-import ctypes.util
 import dataclasses
 import json
 import os
@@ -150,13 +149,8 @@ class SparkEngine:
         return stance, sentiment
 
 
-def _libc_malloc_trim():
-    """glibc's ``malloc_trim``, or None on other C libraries (macOS, musl): there is nothing to call."""
-    name = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
-    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
-
-
-_MALLOC_TRIM = _libc_malloc_trim()
+# glibc's malloc_trim among the symbols the process already has; None on other C libraries (macOS, musl).
+_MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None)
 
 
 def return_freed_memory() -> None:

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from pipeline import calibration, metrics, tracking
-from pipeline.config import TASK_LABELS, ConfigError, TrainConfig, to_dict
+from pipeline.config import TASK_LABELS, ConfigError, ScoreConfig, TrainConfig, to_dict
 from pipeline.data import (
     DataError,
     UserData,
@@ -326,14 +326,15 @@ def teacher_soft_labels(cfg: TrainConfig, texts: list[str]) -> tuple[dict[str, n
     if teacher.family != "multitask":
         raise ConfigError(f"model.distill_from: {cfg.model.distill_from} is a {teacher.family} {teacher.task} "
                           "model; distillation needs a multi-task teacher (models:/news-classifier@champion)")
-    teacher.batch_tokens = 4096  # the scorer's token budget: long and short sentences in even batches
+    teacher.batch_tokens = ScoreConfig().batch_tokens  # the scorer's token budget: even batches
     raw = teacher.raw_proba_tasks(texts, cfg.training.eval_batch_size)
     soft = {task: calibration.scale(p, cfg.model.distill_temperature).astype(np.float32) for task, p in raw.items()}
     return soft, description
 
 
 def _run_multitask(cfg: TrainConfig) -> TrainResult:
-    """The multitask family: one run, both tasks' metrics, registered as ``news-classifier``."""
+    """The multitask family: one run, both tasks' metrics, registered as ``news-classifier`` (distilled:
+    ``news-classifier-fast``)."""
     if cfg.data.user_files:
         raise ConfigError("data.user_files: the multitask family does not train on user labels yet; train a "
                           "single-task family with them (make train-user) or leave data.user_files empty")
