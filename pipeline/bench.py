@@ -5,6 +5,8 @@ sentence at a time, (b) the two single-task models in batches under bf16 autocas
 score`` end to end with the multi-task model on its fast path; an ablation of that fast path; the ratios;
 the fraction of this CPU's limit (bf16 GEMM FLOP/s at the model's own shapes over the FLOPs per sentence
 counted by ``torch.utils.flop_counter``); and the macro-F1 change on both tasks on the test split.
+int8: the multi-task model in int8 (PyTorch dynamic; OpenVINO with NNCF) against its bf16 scoring path:
+sentences/s and the macro-F1 change on both tasks, and whether int8 passes the quality gate.
 memory: peak resident memory of ``pipeline score`` on a small and on a 100,000-sentence input.
 training: wall time and peak memory of training the default stance model, against the TF-IDF baseline.
 serve: a bounded loopback load test of ``mlflow models serve``: concurrent clients, requests of 1-32
@@ -185,6 +187,16 @@ def _write_articles(frames: list[pd.DataFrame], path: Path, n_sentences: int = 0
             copy += 1
 
 
+def _test_articles(corpus_dir: str, n_sentences: int) -> pd.DataFrame:
+    """The test split, or its first whole articles up to the first to reach ``n_sentences`` (0: all)."""
+    test = load_split(corpus_dir, "test")
+    if n_sentences:
+        sizes = test.groupby("article_id", sort=False).size()
+        keep = sizes.index[: int(np.searchsorted(sizes.cumsum().to_numpy(), n_sentences)) + 1]
+        test = test[test.article_id.isin(keep)]
+    return test
+
+
 def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: int = 4096,
                 max_batch_sentences: int = 128, try_compile: bool = False,
                 stance_model: str = "models:/stance-classifier@champion",
@@ -209,11 +221,7 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
     multitask = _load_encoder_model(multitask_model, "the multi-task model", "make train-multitask")
     if multitask.family != "multitask":
         raise BenchError(f"{multitask_model} is a {multitask.family} model, not a multitask one")
-    test = load_split(corpus_dir, "test")
-    if n_sentences:  # whole articles, up to the first to reach n_sentences
-        sizes = test.groupby("article_id", sort=False).size()
-        keep = sizes.index[: int(np.searchsorted(sizes.cumsum().to_numpy(), n_sentences)) + 1]
-        test = test[test.article_id.isin(keep)]
+    test = _test_articles(corpus_dir, n_sentences)
     texts = test.text.tolist()
     truth = {task: test[task].map(label_maps(task)[0]).to_numpy() for task in ("stance", "sentiment")}
     f1: dict[str, dict[str, float]] = {}
@@ -329,6 +337,121 @@ def _fast_tier(uri: str, inputs: Path, texts: list[str], warm: list[str], batch_
     score_f1("fast", fast.predict_tasks(texts, max_batch_sentences))
     return _timed_score("(d) pipeline score, the fast tier (distilled MiniLM), same path (end to end)", uri, inputs,
                         batch_tokens, max_batch_sentences)
+
+
+# run_int8's rows: report key prefix -> row name.
+INT8_ROWS = {
+    "bf16": "multi-task model, bf16 weights, token budget (the scoring path)",
+    "torch_int8": "PyTorch dynamic int8, per-tensor weights (fast_path: int8)",
+    "openvino_bf16": "OpenVINO, bf16",
+    "openvino_int8": "OpenVINO + NNCF int8, per-channel weights, the rest bf16",
+    "openvino_int8_keep_ffn": "OpenVINO + NNCF int8, feed-forward output layers kept in bf16",
+}
+# ... and, when an int8 model is registered (pipeline quantize), pipeline score end to end with each.
+INT8_SCORE_ROWS = {
+    "score_bf16": "pipeline score, the multi-task model, bf16 weights (end to end)",
+    "score_int8": "pipeline score --model int8, the registered int8 model (end to end)",
+}
+
+
+def run_int8(n_sentences: int = 0, calibration_sentences: int = 300, batch_tokens: int = 4096,
+             max_batch_sentences: int = 128, multitask_model: str = "models:/news-classifier@champion",
+             max_loss_points: float = 0.5, rounds: int = 3,
+             int8_model: str = "models:/news-classifier-int8@champion",
+             corpus_dir: str = str(paths.DATA / "corpus")) -> dict[str, Any]:
+    """Int8 against the scoring path, in one process on the test split's sentences (``n_sentences``; 0 =
+    all): the multi-task model with bf16 weights (what ``pipeline score`` runs: the baseline), PyTorch's
+    dynamic int8, OpenVINO in bf16, and OpenVINO with NNCF int8 (calibrated on ``calibration_sentences``
+    training sentences), with every Linear layer quantised and with the feed-forward output layers kept in
+    bf16. All paths are built first and run once untimed; then ``rounds`` rounds time each path in turn and
+    a row keeps its median round, so that a slow spell of a shared machine hits every path alike. Per row:
+    sentences/s, ratio to the baseline, macro-F1 on both tasks and its change in points. An int8 row passes
+    when it is faster than the baseline and loses at most ``max_loss_points`` on either task. When
+    ``int8_model`` is registered, the rounds also time ``pipeline score`` end to end with the multi-task
+    model and with it (``score_int8_over_bf16``)."""
+    from pipeline import int8
+
+    if rounds < 1:
+        raise BenchError(f"rounds must be at least 1, found {rounds}: pass --rounds 3")
+    tracking.setup()
+    classifier = _load_encoder_model(multitask_model, "the multi-task model", "make train-multitask")
+    if classifier.family != "multitask":
+        raise BenchError(f"{multitask_model} is a {classifier.family} model, not a multitask one")
+    test = _test_articles(corpus_dir, n_sentences)
+    texts = test.text.tolist()
+    train_texts = load_split(corpus_dir, "train").text
+    calibration = train_texts.sample(min(calibration_sentences, len(train_texts)), random_state=0).tolist()
+
+    # OpenVINO first: conversion needs the fp32 weights that the bf16 fast path replaces.
+    compiled = {"openvino_bf16": int8.OpenVinoModel(int8.convert(classifier), classifier)}
+    quantizing = []
+    for key, keep in (("openvino_int8", ()), ("openvino_int8_keep_ffn", (int8.FEED_FORWARD_OUTPUTS,))):
+        m, quantized = measure(f"NNCF quantisation for: {INT8_ROWS[key]}", len(calibration),
+                               lambda keep=keep: int8.quantize(int8.convert(classifier), classifier, calibration,
+                                                               keep, batch_tokens))
+        quantizing.append(m)
+        compiled[key] = int8.OpenVinoModel(quantized, classifier)
+    dynamic = tracking.load_model(multitask_model)
+    dynamic.set_fast_path("int8")
+    classifier.set_fast_path("bf16")
+    for model in (dynamic, classifier):
+        model.batch_tokens = batch_tokens
+    predict: dict[str, Callable[[list[str]], dict[str, np.ndarray]]] = {
+        "bf16": lambda t: classifier.raw_proba_tasks(t, max_batch_sentences),
+        "torch_int8": lambda t: dynamic.raw_proba_tasks(t, max_batch_sentences),
+        **{key: lambda t, m=model: m.raw_proba_tasks(t, max_batch_sentences, batch_tokens)
+           for key, model in compiled.items()}}
+
+    f1: dict[str, dict[str, float]] = {}
+    for key, run in predict.items():
+        f1[key] = {task: metrics.compute(test[task].map(label_maps(task)[0]).to_numpy(), p,
+                                         classifier.heads[task].labels)["macro_f1"] for task, p in run(texts).items()}
+    timings: dict[str, list[Measurement]] = {key: [] for key in INT8_ROWS}
+    scored = {"score_bf16": multitask_model, "score_int8": int8_model} if _registered(int8_model) else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = _write_articles([test], Path(tmp) / "articles.jsonl")
+        timings |= {key: [] for key in scored}
+        for _ in range(rounds):
+            for key in INT8_ROWS:
+                timings[key].append(measure(INT8_ROWS[key], len(texts), lambda run=predict[key]: run(texts))[0])
+            for key, uri in scored.items():
+                timings[key].append(_timed_score(INT8_SCORE_ROWS[key], uri, inputs, batch_tokens,
+                                                 max_batch_sentences))
+    rows = {key: sorted(ms, key=lambda m: m.seconds)[len(ms) // 2] for key, ms in timings.items()}
+
+    base = rows["bf16"].rate
+    report: dict[str, Any] = {"multitask_model": multitask_model, "sentences": len(texts),
+                              "calibration_sentences": len(calibration), "threads": torch.get_num_threads(),
+                              "rounds": rounds, "max_loss_points": max_loss_points}
+    for key in INT8_ROWS:
+        change = {task: 100 * (f1[key][task] - f1["bf16"][task]) for task in f1[key]}
+        report |= {f"{key}_sentences_per_s": round(rows[key].rate, 2),
+                   f"{key}_over_bf16": round(rows[key].rate / base, 3),
+                   f"{key}_rounds_sentences_per_s": ", ".join(f"{m.rate:.1f}" for m in timings[key]),
+                   **{f"{key}_{task}_test_macro_f1": round(f1[key][task], 4) for task in f1[key]},
+                   **({f"{key}_{task}_change_points": round(c, 2) for task, c in change.items()}
+                      if key != "bf16" else {})}
+        if "int8" in key:
+            report[f"{key}_passes"] = bool(rows[key].rate > base and min(change.values()) >= -max_loss_points)
+        if key in compiled:
+            report[f"{key}_int8_matmuls"] = compiled[key].int8_matmuls()
+    report["int8_passes"] = any(report[f"{key}_passes"] for key in INT8_ROWS if "int8" in key)
+    if scored:
+        report |= {"int8_model": int8_model, **{f"{key}_sentences_per_s": round(rows[key].rate, 2) for key in scored},
+                   **{f"{key}_rounds_sentences_per_s": ", ".join(f"{m.rate:.1f}" for m in timings[key])
+                      for key in scored},
+                   "score_int8_over_bf16": round(rows["score_int8"].rate / rows["score_bf16"].rate, 3)}
+    tracking.log_benchmark("int8", {k: int(v) if isinstance(v, bool) else v for k, v in report.items()})
+    return {"measurements": [*quantizing, *(rows[key] for key in [*INT8_ROWS, *scored])], "report": report}
+
+
+def _registered(uri: str) -> bool:
+    """Whether a models:/ URI resolves in the store (a registered name with that alias or version)."""
+    try:
+        tracking.resolve_model(uri)
+    except tracking.ModelLoadError:
+        return False
+    return True
 
 
 def _score_in_subprocess(inputs: Path, out: Path, overrides: list[str]) -> tuple[float, float]:

@@ -208,11 +208,52 @@ def evaluate(
 
 
 @app.command()
+def quantize(
+    source_model: Annotated[str | None, typer.Option(help="Multi-task model to quantise (default: "
+                                                          "models:/news-classifier@champion)")] = None,
+    config_file: Annotated[Path, typer.Option("--config", help="Quantise config YAML")] = (
+        ROOT / "configs/quantize.yaml"),
+    result_file: Annotated[Path | None, typer.Option("--result", help="Write the run's summary JSON here")] = None,
+    overrides: SetOption = None,
+) -> None:
+    """The multi-task model in int8 (OpenVINO + NNCF): macro-F1 against the source on validation and test,
+    registered as news-classifier-int8, champion only if it passes the gate."""
+    from pipeline import quantize as quantize_stage
+    from pipeline import tracking
+
+    extra = [f"source_model={source_model}"] if source_model else []
+    cfg = config.load(config.QuantizeConfig, [config_file], [*extra, *(overrides or [])])
+    result = quantize_stage.run(cfg)
+    rows = [{"split": split, **{f"{task} {name}": round(figures[split][task], 4)
+                                for task in ("stance", "sentiment")
+                                for name, figures in (("source", result.source), ("int8", result.int8))},
+             **{f"{task} change (points)": round(change, 2) for task, change in result.change_points(split).items()}}
+            for split in ("val", "test")]
+    console.print(_table(f"int8 ({result.run_name})", rows, list(rows[0])))
+    verdict = "passes" if result.passes else "does not pass"
+    console.print(f"int8 {verdict} the gate (at most {cfg.max_loss_points} validation points lost on each task); "
+                  f"registered {tracking.REGISTERED_NAMES['int8']} version {result.registered_version or '-'}, "
+                  f"champion: {'yes' if result.promoted else 'no'}", highlight=False, soft_wrap=True)
+    if result_file:
+        mean = {split: sum(result.int8[split].values()) / 2 for split in ("val", "test")}
+        summary = {"run": result.run_name, "run_id": result.run_id, "task": "both", "model": "multitask-int8",
+                   "registered_name": tracking.REGISTERED_NAMES["int8"], "best val macro-F1": mean["val"],
+                   "test macro-F1": mean["test"], "version": result.registered_version or "-",
+                   "champion": "yes" if result.promoted else "no", "passes_gate": result.passes,
+                   "source": result.source, "int8": result.int8, "quantize s": result.quantize_seconds}
+        result_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = result_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.replace(result_file)
+
+
+@app.command()
 def score(
     inputs: Annotated[list[Path], typer.Argument(help="Files or folders: .txt .jsonl .csv .parquet .html")],
     out: Annotated[Path, typer.Option(help="Output folder")] = ROOT / "outputs/scores",
     model: Annotated[str | None, typer.Option(help="Stance model URI or folder (scores with single-task models); "
-                                                   "fast: the distilled news-classifier-fast for both tasks")] = None,
+                                                   "fast: the distilled news-classifier-fast for both tasks; int8: "
+                                                   "news-classifier-int8")] = None,
     sentiment_model: Annotated[str | None, typer.Option(help="Sentiment model URI or folder (single-task)")] = None,
     multitask: Annotated[bool, typer.Option("--multitask", help="Label both tasks with the multi-task model "
                                             "(one encoder pass; multitask_model, default "
@@ -230,8 +271,8 @@ def score(
     from pipeline import score as score_stage
     from pipeline import tracking
 
-    if model == "fast":  # the distilled tier: one small multi-task model for both tasks
-        model, multitask_model = None, multitask_model or f"models:/{tracking.REGISTERED_NAMES['fast']}@champion"
+    if model in ("fast", "int8"):  # the distilled tier or the int8 model: one multi-task model for both tasks
+        model, multitask_model = None, multitask_model or f"models:/{tracking.REGISTERED_NAMES[model]}@champion"
     extra = [f"stance_model={model}"] if model else []
     extra += [f"sentiment_model={sentiment_model}"] if sentiment_model else []
     if (multitask or multitask_model) and (model or sentiment_model):
@@ -397,6 +438,32 @@ def bench_scoring(
 
     _print_bench(bench.run_scoring(sentences, naive_sentences, batch_tokens, max_batch_sentences, try_compile,
                                    stance_model, sentiment_model, multitask_model))
+
+
+@bench_app.command("int8")
+def bench_int8(
+    sentences: Annotated[int, typer.Option(help="Test-split sentences to score, whole articles (0: all)")] = 0,
+    calibration: Annotated[int, typer.Option(help="Training sentences that calibrate NNCF's int8 ranges")] = 300,
+    batch_tokens: Annotated[int, typer.Option(help="Token budget per batch")] = 4096,
+    max_batch_sentences: Annotated[int, typer.Option(help="Most sentences per batch")] = 128,
+    multitask_model: Annotated[str, typer.Option(help="Multi-task model")] = "models:/news-classifier@champion",
+    max_loss_points: Annotated[float, typer.Option(help="Most macro-F1 points int8 may lose on either task")] = 0.5,
+    rounds: Annotated[int, typer.Option(help="Timed rounds over all paths; each row keeps its median")] = 3,
+) -> None:
+    """The multi-task model in int8 (PyTorch dynamic, OpenVINO + NNCF) against its bf16 scoring path: speed,
+    macro-F1 change on both tasks, and whether int8 passes the quality gate."""
+    from pipeline import bench
+
+    result = bench.run_int8(sentences, calibration, batch_tokens, max_batch_sentences, multitask_model,
+                            max_loss_points, rounds)
+    _print_bench(result)
+    report = result["report"]
+    verdict = "passes" if report["int8_passes"] else "does not pass"
+    console.print(f"int8 {verdict} the gate (faster than bf16, at most {max_loss_points} points lost on either "
+                  "task): " + "; ".join(
+                      f"{key}: {report[f'{key}_over_bf16']}x, stance {report[f'{key}_stance_change_points']:+}, "
+                      f"sentiment {report[f'{key}_sentiment_change_points']:+}"
+                      for key in bench.INT8_ROWS if "int8" in key), highlight=False)
 
 
 @bench_app.command("memory")

@@ -210,6 +210,24 @@ class ScoreConfig:
     tracking: TrackingConfig = dataclasses.field(default_factory=TrackingConfig)
 
 
+# The encoder's feed-forward output projections (3,072 -> 768 in MPNet): their inputs carry the largest
+# activation outliers in BERT-like encoders, the usual layers to keep out of int8.
+FEED_FORWARD_OUTPUTS = r".*layer\.\d+\.output\.dense.*"
+
+
+@dataclasses.dataclass
+class QuantizeConfig:
+    source_model: str = "models:/news-classifier@champion"  # the multi-task model to quantise
+    corpus_dir: RepoPath = DEFAULT_CORPUS
+    calibration_sentences: PositiveInt = 300  # training sentences that set the int8 activation ranges
+    keep: tuple[str, ...] = (FEED_FORWARD_OUTPUTS,)  # regular expressions over layer names: these stay in bf16
+    batch_tokens: PositiveInt = 4096
+    max_loss_points: float = 0.5  # the gate: most validation macro-F1 points lost on either task
+    seed: int = 0
+    calibration: CalibrationConfig = dataclasses.field(default_factory=CalibrationConfig)
+    tracking: TrackingConfig = dataclasses.field(default_factory=TrackingConfig)
+
+
 LabelStrategy = Literal["margin", "entropy", "random"]
 
 

@@ -32,10 +32,12 @@ MODEL_TRAINING_KIND = "custom_model_development"
 SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 # "both": the multitask family's one model for the two tasks.
 REGISTERED_NAMES = {"stance": "stance-classifier", "sentiment": "sentiment-classifier", "both": "news-classifier",
-                    "fast": "news-classifier-fast"}  # fast: the multi-task model distilled into a small encoder
+                    "fast": "news-classifier-fast",  # fast: the multi-task model distilled into a small encoder
+                    "int8": "news-classifier-int8"}  # int8: the multi-task model quantised (pipeline quantize)
 # What the logged model needs at serving time; listing it avoids MLflow's slow dependency inference.
 PIP_REQUIREMENTS = ["torch==2.13.0", "transformers==5.24.0", "scikit-learn==1.9.1", "pandas==3.1.1",
                     "mlflow==3.17.2", "joblib", "newsstance"]
+INT8_REQUIREMENTS = ("openvino==2026.4.1",)  # also needed by a model quantised to OpenVINO int8
 
 
 class ModelLoadError(PipelineError, RuntimeError):
@@ -368,7 +370,8 @@ class Run:
         mlflow.set_tags(tags)
 
     def log_model(self, model_dir: Path, example_texts: list[str], example_output: pd.DataFrame,
-                  registered_name: str | None, metadata: dict[str, Any] | None = None) -> str | None:
+                  registered_name: str | None, metadata: dict[str, Any] | None = None,
+                  extra_requirements: tuple[str, ...] = ()) -> str | None:
         """Logs the classifier as an MLflow pyfunc model; returns the registered version, if any.
 
         ``metadata`` goes into the MLmodel file, for people reading it; the model itself reads its
@@ -378,7 +381,7 @@ class Run:
         info = mlflow.pyfunc.log_model(
             name="model", python_model=NewsClassifierModel(), artifacts={"model_dir": str(model_dir)},
             signature=signature, input_example=example, registered_model_name=registered_name,
-            pip_requirements=PIP_REQUIREMENTS, metadata=metadata)
+            pip_requirements=[*PIP_REQUIREMENTS, *extra_requirements], metadata=metadata)
         location = MlflowClient().get_logged_model(info.model_id).artifact_location
         local = Path(urllib.parse.urlparse(location).path) if location.startswith(("file:", "/")) else None
         # The store's copy of the classifier folder, when the artifacts live on this disk.

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from pipeline import calibration, metrics, tracking
-from pipeline.config import TASK_LABELS, ConfigError, ScoreConfig, TrainConfig, to_dict
+from pipeline.config import TASK_LABELS, CalibrationConfig, ConfigError, ScoreConfig, TrainConfig, to_dict
 from pipeline.data import (
     DataError,
     UserData,
@@ -186,15 +186,15 @@ def _disk_and_promotion(run: tracking.Run, cfg: TrainConfig, registered_name: st
     return disk_mib, promoted
 
 
-def calibrate(classifier: Classifier, cfg: TrainConfig, raw: dict[str, np.ndarray], ys: dict[str, np.ndarray],
-              run: tracking.Run, diagram: Path, prefix: str = "") -> None:
+def calibrate(classifier: Classifier, settings: CalibrationConfig, raw: dict[str, np.ndarray],
+              ys: dict[str, np.ndarray], run: tracking.Run, diagram: Path, prefix: str = "") -> None:
     """Fits the temperature (when configured) and chooses the uncertain threshold on validation; sets both
     on the classifier (its save keeps them) and logs ECE before and after, the threshold and its coverage
     (metric names start with ``prefix``: ``stance/`` for a multi-task model's stance head)."""
-    if cfg.calibration.temperature_scaling:
+    if settings.temperature_scaling:
         classifier.temperature = calibration.fit_temperature(raw["val"], ys["val"])
     calibrated = {split: calibration.scale(p, classifier.temperature) for split, p in raw.items()}
-    chosen = calibration.choose_threshold(calibrated["val"], ys["val"], cfg.calibration.target_accuracy)
+    chosen = calibration.choose_threshold(calibrated["val"], ys["val"], settings.target_accuracy)
     classifier.uncertain_threshold = chosen.threshold
     values = {"val/temperature": classifier.temperature, "val/uncertain_threshold": chosen.threshold,
               "val/coverage": chosen.coverage, "val/covered_accuracy": chosen.covered_accuracy,
@@ -275,7 +275,7 @@ def run(cfg: TrainConfig) -> TrainResult:
         raw = {split: classifier.raw_proba([texts[split][i] for i in rows], cfg.training.eval_batch_size)
                for split, rows in eval_rows.items()}
         run.params({"n_train_evaluated": len(eval_rows["train"])})
-        calibrate(classifier, cfg, raw, eval_ys, run, out / "reliability_diagram.png")
+        calibrate(classifier, cfg.calibration, raw, eval_ys, run, out / "reliability_diagram.png")
         # What the saved model's predict_proba returns for these sentences (the fitted temperature applied).
         probabilities = {split: calibration.scale(p, classifier.temperature) for split, p in raw.items()}
         for split in ("train", "val", "test"):
@@ -391,7 +391,8 @@ def _run_multitask(cfg: TrainConfig) -> TrainResult:
             head = classifier.heads[task]
             raw = {split: both[split][task] for split in eval_rows}
             eval_ys = {split: ys[task][split][rows] for split, rows in eval_rows.items()}
-            calibrate(head, cfg, raw, eval_ys, run, out / f"{task}_reliability_diagram.png", prefix=f"{task}/")
+            calibrate(head, cfg.calibration, raw, eval_ys, run, out / f"{task}_reliability_diagram.png",
+                      prefix=f"{task}/")
             probabilities = {split: calibration.scale(p, head.temperature) for split, p in raw.items()}
             results[task] = {split: metrics.compute(eval_ys[split], probabilities[split], head.labels)
                              for split in ("train", "val", "test")}

@@ -23,7 +23,8 @@ def test_make_help_lists_targets_with_one_line_each():
     out = subprocess.run(["make", "help"], capture_output=True, text=True, check=True).stdout
     for target in ("setup", "data", "audit", "train", "train-all", "evaluate", "experiment", "score", "compare",
                    "bench", "ui", "serve", "all", "test", "test-fast", "lint", "label-setup", "label-export",
-                   "label-studio", "label-stop", "label-pull", "train-user", "label-sim"):
+                   "label-studio", "label-stop", "label-pull", "train-user", "label-sim", "train-multitask",
+                   "train-fast", "quantize", "bench-int8", "bench-memory"):
         assert any(line.split()[0] == target for line in out.splitlines() if line.strip()), target
 
 

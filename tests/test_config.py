@@ -131,6 +131,7 @@ def _leaves(tree: dict, prefix: str = "") -> dict[str, object]:
 @pytest.mark.parametrize(("cls", "file"), [(TrainConfig, "configs/base.yaml"),
                                            (config.ScoreConfig, "configs/score.yaml"),
                                            (config.DataConfig, "configs/data.yaml"),
+                                           (config.QuantizeConfig, "configs/quantize.yaml"),
                                            (config.LabelSimConfig, "configs/label-sim.yaml")])
 def test_documented_yaml_and_dataclass_defaults_agree(cls, file):
     assert config.load(cls, [file]) == cls()

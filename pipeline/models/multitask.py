@@ -39,6 +39,7 @@ from pipeline.models.finetune import (
 )
 
 TASKS = tuple(TASK_LABELS)  # ("stance", "sentiment"): the heads, in this order everywhere
+OPENVINO = "openvino-int8"  # meta.json's runtime of a model saved by pipeline quantize
 
 
 class MultiTaskModel(torch.nn.Module):
@@ -144,6 +145,8 @@ class TaskHead(Classifier):
 
 class MultiTaskClassifier(Classifier):
     family = "multitask"
+    model: MultiTaskModel | None = None  # the PyTorch model (None for a model quantised to OpenVINO int8)
+    compiled: Any = None  # a pipeline.int8.OpenVinoModel when the model runs in OpenVINO (pipeline quantize)
 
     def __init__(self, id2labels: dict[str, dict[int, str]], model_cfg: ModelConfig):
         super().__init__("both", {}, model_cfg)
@@ -198,11 +201,13 @@ class MultiTaskClassifier(Classifier):
         return fit_info
 
     def torch_module(self):
-        return self.model
+        return self.model if self.compiled is None else None
 
     def raw_proba_tasks(self, texts: Sequence[str], batch_size: int = 64) -> dict[str, np.ndarray]:
         """Both heads' probabilities before temperature scaling, from one encoder pass per batch."""
         texts = list(texts)
+        if self.compiled is not None:
+            return self.compiled.raw_proba_tasks(texts, batch_size, self.batch_tokens)
         out = {task: np.zeros((len(texts), len(head.id2label)), dtype=np.float32) for task, head in self.heads.items()}
         for idx, logits in forward_batches(self.model, self.tokenizer, texts, batch_size, self.model_cfg.max_length,
                                            self.inference_bf16, self.batch_tokens):
@@ -220,23 +225,34 @@ class MultiTaskClassifier(Classifier):
 
     def meta(self) -> dict[str, Any]:
         return {"family": self.family, "task": self.task, "encoder": self.model_cfg.encoder,
-                "max_length": self.model_cfg.max_length,
+                "max_length": self.model_cfg.max_length, "runtime": "torch" if self.compiled is None else OPENVINO,
                 "heads": {task: {"id2label": head.id2label, "temperature": head.temperature,
                                  "uncertain_threshold": head.uncertain_threshold}
                           for task, head in self.heads.items()}}
 
     def save(self, folder):
         super().save(folder)
-        self.model.encoder.save_pretrained(folder / "encoder")
         self.tokenizer.save_pretrained(folder / "encoder")
+        if self.compiled is not None:  # the OpenVINO model holds the encoder and both heads
+            self.compiled.save(folder / "openvino")
+            return
+        self.model.encoder.save_pretrained(folder / "encoder")
         save_file({k: v.contiguous() for k, v in self.model.heads.state_dict().items()}, folder / "heads.safetensors")
 
     @classmethod
     def restore(cls, folder: Path, meta: dict[str, Any]) -> MultiTaskClassifier:
         model_cfg = ModelConfig(family=meta["family"], encoder=meta["encoder"], max_length=meta["max_length"])
         classifier = cls({task: head["id2label"] for task, head in meta["heads"].items()}, model_cfg)
-        classifier._build(str(folder / "encoder"))
-        classifier.model.heads.load_state_dict(load_file(folder / "heads.safetensors"))
+        if meta.get("runtime") == OPENVINO:
+            from transformers import AutoTokenizer
+
+            from pipeline import int8
+
+            classifier.tokenizer = AutoTokenizer.from_pretrained(folder / "encoder")
+            classifier.compiled = int8.OpenVinoModel.load(folder / "openvino", classifier)
+        else:
+            classifier._build(str(folder / "encoder"))
+            classifier.model.heads.load_state_dict(load_file(folder / "heads.safetensors"))
         for task, head in meta["heads"].items():
             classifier.heads[task].temperature = float(head["temperature"])
             classifier.heads[task].uncertain_threshold = head["uncertain_threshold"]
