@@ -159,14 +159,11 @@ def train(
                   f"{result.model_dir}; checkpoints kept: {'yes' if cfg.training.keep_checkpoints else 'no'})",
                   highlight=False, soft_wrap=True)
     if result_file:
-        result_file.parent.mkdir(parents=True, exist_ok=True)
         summary = {**row, "run_id": result.run_id, "task": cfg.task, "model": train_stage.model_label(cfg),
                    "registered_name": train_stage.registered_name(cfg),
                    "seed": cfg.training.seed, "experiment": str(experiment or ""), "val": result.val,
                    "test": result.test}
-        tmp = result_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(summary, indent=2))
-        tmp.replace(result_file)
+        _write_result(result_file, summary)
 
 
 @app.command()
@@ -207,6 +204,14 @@ def evaluate(
     console.print(_table("per class", per_class, ["label", "f1"]))
 
 
+def _write_result(path: Path, summary: dict) -> None:
+    """A stage's summary JSON, written whole or not at all (make reads it as the target's output)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=2))
+    tmp.replace(path)
+
+
 @app.command()
 def quantize(
     source_model: Annotated[str | None, typer.Option(help="Multi-task model to quantise (default: "
@@ -241,10 +246,7 @@ def quantize(
                    "test macro-F1": mean["test"], "version": result.registered_version or "-",
                    "champion": "yes" if result.promoted else "no", "passes_gate": result.passes,
                    "source": result.source, "int8": result.int8, "quantize s": result.quantize_seconds}
-        result_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = result_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(summary, indent=2))
-        tmp.replace(result_file)
+        _write_result(result_file, summary)
 
 
 @app.command()

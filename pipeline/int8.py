@@ -20,8 +20,7 @@ import numpy as np
 import torch
 
 from pipeline.config import FEED_FORWARD_OUTPUTS, TASK_LABELS
-from pipeline.models.base import token_budget_batches
-from pipeline.models.finetune import pad_batch
+from pipeline.models.finetune import padded_batches
 
 if TYPE_CHECKING:
     from pipeline.models.multitask import MultiTaskClassifier
@@ -60,10 +59,8 @@ def convert(classifier: MultiTaskClassifier) -> Any:
 def batches(classifier: MultiTaskClassifier, texts: Sequence[str], batch_size: int,
             batch_tokens: int) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
     """The scoring path's batches (sorted by length, cut by sentences and padded tokens) as model inputs."""
-    encoded = classifier.tokenizer(list(texts), truncation=True, max_length=classifier.model_cfg.max_length)
-    lengths = [len(ids) for ids in encoded["input_ids"]]
-    for idx in token_budget_batches(lengths, batch_size, batch_tokens):
-        padded = pad_batch(encoded, idx, classifier.tokenizer.pad_token_id)
+    for idx, padded in padded_batches(classifier.tokenizer, list(texts), batch_size,
+                                      classifier.model_cfg.max_length, batch_tokens):
         yield idx, {k: padded[k].numpy() for k in INPUTS}
 
 

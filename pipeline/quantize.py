@@ -24,7 +24,7 @@ from pipeline import calibration, int8, metrics, tracking
 from pipeline.config import QuantizeConfig, to_dict
 from pipeline.data import data_version, label_maps, load_split
 from pipeline.errors import PipelineError
-from pipeline.models.multitask import TASKS, MultiTaskClassifier
+from pipeline.models.multitask import OPENVINO, TASKS, MultiTaskClassifier
 from pipeline.train import MULTITASK_EXPERIMENT, calibrate
 
 SPLITS = ("val", "test")
@@ -46,7 +46,13 @@ class QuantizeResult:
     quantize_seconds: float
 
     def change_points(self, split: str) -> dict[str, float]:
-        return {task: 100 * (self.int8[split][task] - self.source[split][task]) for task in TASKS}
+        return change_points(self.int8, self.source, split)
+
+
+def change_points(int8_f1: dict[str, dict[str, float]], source_f1: dict[str, dict[str, float]],
+                  split: str) -> dict[str, float]:
+    """Per task, the int8 model's macro-F1 minus the source's on ``split``, in points."""
+    return {task: 100 * (int8_f1[split][task] - source_f1[split][task]) for task in TASKS}
 
 
 def _source(uri: str) -> MultiTaskClassifier:
@@ -82,8 +88,8 @@ def run(cfg: QuantizeConfig) -> QuantizeResult:
     macro = {name: {split: {task: metrics.compute(ys[task][split], raw[name][split][task],
                                                   source.heads[task].labels)["macro_f1"] for task in TASKS}
                     for split in SPLITS} for name in raw}
-    passes = all(100 * (macro["int8"]["val"][task] - macro["source"]["val"][task]) >= -cfg.max_loss_points
-                 for task in TASKS)
+    change = {split: change_points(macro["int8"], macro["source"], split) for split in SPLITS}
+    passes = all(points >= -cfg.max_loss_points for points in change["val"].values())
 
     run_name = f"int8-{source.model_cfg.encoder}-{uuid.uuid4().hex[:6]}"
     tags = {"task": "both", "model_family": "multitask", "model": f"multitask-{source.model_cfg.encoder}-int8",
@@ -92,7 +98,7 @@ def run(cfg: QuantizeConfig) -> QuantizeResult:
     with tracking.start_run(MULTITASK_EXPERIMENT, run_name, tags, cfg.tracking.tracking_uri) as run, \
             tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        run.params({"source_model": pinned, "runtime": "openvino-int8", "keep": ",".join(cfg.keep),
+        run.params({"source_model": pinned, "runtime": OPENVINO, "keep": ",".join(cfg.keep),
                     "calibration_sentences": len(calibration_texts), "batch_tokens": cfg.batch_tokens,
                     "max_loss_points": cfg.max_loss_points, "seed": cfg.seed})
         for task in TASKS:
@@ -105,7 +111,7 @@ def run(cfg: QuantizeConfig) -> QuantizeResult:
                 values = metrics.compute(ys[task][split], scaled, head.labels)
                 run.metrics({f"{task}/{split}/{k}": v for k, v in values.items()} | {
                     f"{task}/{split}/source_macro_f1": macro["source"][split][task],
-                    f"{task}/{split}/change_points": 100 * (values["macro_f1"] - macro["source"][split][task])})
+                    f"{task}/{split}/change_points": change[split][task]})
         mean_val = float(np.mean([macro["int8"]["val"][task] for task in TASKS]))
         run.metrics({"val/mean_macro_f1": mean_val, tracking.SELECTION_METRIC: mean_val,
                      "quantize/seconds": quantize_seconds, "quantize/passes_gate": float(passes),
@@ -119,7 +125,7 @@ def run(cfg: QuantizeConfig) -> QuantizeResult:
             task: head.labels for task, head in model.heads.items()})
         name = tracking.REGISTERED_NAMES["int8"] if cfg.tracking.register else None
         version = run.log_model(model_dir, example, example_output, name, metadata={
-            "source_model": described, "runtime": "openvino-int8", "passes_gate": passes},
+            "source_model": described, "runtime": OPENVINO, "passes_gate": passes},
             extra_requirements=tracking.INT8_REQUIREMENTS)
         promoted = bool(version) and ((cfg.tracking.auto_promote and passes) or cfg.tracking.promote)
         if promoted:

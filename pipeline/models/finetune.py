@@ -100,11 +100,20 @@ def forward_batches(model: torch.nn.Module, tokenizer, texts: list[str], batch_s
     each batch's row numbers in ``texts``. The texts are tokenized once, then cut into batches of at most
     ``batch_size`` sentences and, when ``batch_tokens`` > 0, at most that many padded tokens."""
     model.eval()
+    with torch.inference_mode(), autocast(bf16):
+        for idx, batch in padded_batches(tokenizer, texts, batch_size, max_length, batch_tokens):
+            yield idx, model(**batch)
+
+
+def padded_batches(tokenizer, texts: list[str], batch_size: int, max_length: int,
+                   batch_tokens: int = 0) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+    """``texts`` tokenized once, sorted by length and cut into batches of at most ``batch_size`` sentences
+    and, when ``batch_tokens`` > 0, at most that many padded tokens: each batch's row numbers in ``texts``
+    and its right-padded tensors."""
     encoded = tokenizer(texts, truncation=True, max_length=max_length)
     lengths = [len(ids) for ids in encoded["input_ids"]]
-    with torch.inference_mode(), autocast(bf16):
-        for idx in token_budget_batches(lengths, batch_size, batch_tokens):
-            yield idx, model(**pad_batch(encoded, idx, tokenizer.pad_token_id))
+    for idx in token_budget_batches(lengths, batch_size, batch_tokens):
+        yield idx, pad_batch(encoded, idx, tokenizer.pad_token_id)
 
 
 def pad_batch(encoded, idx: list[int], pad_token_id: int) -> dict[str, torch.Tensor]:
