@@ -203,8 +203,9 @@ class ScoreConfig:
     chunk_articles: PositiveInt = 64
     batch_size: PositiveInt = 128
     batch_tokens: CountInt = 4096  # > 0: a batch also stops before this many padded tokens
+    fixed_shapes: bool = True  # with batch_tokens: pad batches to a fixed set of widths (models.base.fixed_width)
     max_article_bytes: PositiveInt = 1_000_000
-    fast_path: Literal["none", "autocast", "bf16", "int8"] = "bf16"
+    fast_path: Literal["none", "autocast", "bf16", "fused", "int8"] = "fused"
     engine: Literal["local", "spark"] = "local"
     spark_master: str = "local[*]"
     tracking: TrackingConfig = dataclasses.field(default_factory=TrackingConfig)

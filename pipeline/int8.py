@@ -56,11 +56,11 @@ def convert(classifier: MultiTaskClassifier) -> Any:
                                 input=[(k, ov.PartialShape([-1, -1]), ov.Type.i64) for k in INPUTS])
 
 
-def batches(classifier: MultiTaskClassifier, texts: Sequence[str], batch_size: int,
-            batch_tokens: int) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
+def batches(classifier: MultiTaskClassifier, texts: Sequence[str], batch_size: int, batch_tokens: int,
+            fixed_shapes: bool = False) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
     """The scoring path's batches (sorted by length, cut by sentences and padded tokens) as model inputs."""
     for idx, padded in padded_batches(classifier.tokenizer, list(texts), batch_size,
-                                      classifier.model_cfg.max_length, batch_tokens):
+                                      classifier.model_cfg.max_length, batch_tokens, fixed_shapes):
         yield idx, {k: padded[k].numpy() for k in INPUTS}
 
 
@@ -91,12 +91,12 @@ class OpenVinoModel:
             "PERFORMANCE_HINT": "LATENCY"})
         self.request = self.compiled.create_infer_request()
 
-    def raw_proba_tasks(self, texts: Sequence[str], batch_size: int = 128,
-                        batch_tokens: int = 4096) -> dict[str, np.ndarray]:
+    def raw_proba_tasks(self, texts: Sequence[str], batch_size: int = 128, batch_tokens: int = 4096,
+                        fixed_shapes: bool = False) -> dict[str, np.ndarray]:
         """Both heads' probabilities before temperature scaling (rows in the order of ``texts``)."""
         out = {task: np.zeros((len(texts), len(self.classifier.heads[task].id2label)), dtype=np.float32)
                for task in TASKS}
-        for idx, inputs in batches(self.classifier, texts, batch_size, batch_tokens):
+        for idx, inputs in batches(self.classifier, texts, batch_size, batch_tokens, fixed_shapes):
             logits = self.request.infer(inputs)
             for i, task in enumerate(TASKS):
                 out[task][idx] = torch.softmax(torch.from_numpy(np.asarray(logits[i], dtype=np.float32)), -1).numpy()

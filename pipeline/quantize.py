@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import calibration, int8, metrics, tracking
-from pipeline.config import QuantizeConfig, to_dict
+from pipeline.config import QuantizeConfig, ScoreConfig, to_dict
 from pipeline.data import data_version, label_maps, load_split
 from pipeline.errors import PipelineError
 from pipeline.models.multitask import OPENVINO, TASKS, MultiTaskClassifier
@@ -81,7 +81,7 @@ def run(cfg: QuantizeConfig) -> QuantizeResult:
     model.tokenizer, model.batch_tokens = source.tokenizer, cfg.batch_tokens
     model.compiled = int8.OpenVinoModel(quantized, model)
 
-    source.set_fast_path("bf16")  # what pipeline score runs: the figures to hold int8 against
+    source.set_fast_path(ScoreConfig().fast_path)  # what pipeline score runs: the figures to hold int8 against
     source.batch_tokens = cfg.batch_tokens
     raw = {name: {split: m.raw_proba_tasks(frames[split].text.tolist(), 128) for split in SPLITS}
            for name, m in (("source", source), ("int8", model))}

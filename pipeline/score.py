@@ -59,6 +59,7 @@ class ScoreResult:
     seconds: float
     stance_counts: dict[str, int]
     run_id: str | None = None
+    load_seconds: float = 0.0  # loading the models, before the first article
 
     def summary(self) -> dict[str, Any]:
         return {"articles": self.articles, "sentences": self.sentences, "errors": self.errors,
@@ -85,7 +86,7 @@ class LocalEngine:
                 raise ScoreError(f"multitask_model {cfg.multitask_model} is a {self.multitask.family} "
                                  f"{self.multitask.task} model, not a multitask one; pass a news-classifier URI")
             self.multitask.set_fast_path(cfg.fast_path)
-            self.multitask.batch_tokens = cfg.batch_tokens
+            self.multitask.batch_tokens, self.multitask.fixed_shapes = cfg.batch_tokens, cfg.fixed_shapes
             self.stance_labels = self.multitask.heads["stance"].labels
             self.sentiment_labels = self.multitask.heads["sentiment"].labels
             return
@@ -95,7 +96,7 @@ class LocalEngine:
             if classifier.task != task:
                 raise ScoreError(f"the {task} model is a {classifier.task} model; pass the right URI")
             classifier.set_fast_path(cfg.fast_path)
-            classifier.batch_tokens = cfg.batch_tokens
+            classifier.batch_tokens, classifier.fixed_shapes = cfg.batch_tokens, cfg.fixed_shapes
         self.stance_labels, self.sentiment_labels = self.stance.labels, self.sentiment.labels
 
     def classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -194,20 +195,25 @@ def summarize_article(rows: pd.DataFrame) -> dict[str, Any]:
     Stakeholders are grouped by their normalised name, so "the Treasury Department" and "Treasury
     Department" are one key; the longest form seen names it.
     """
-    counts = rows["stance"].value_counts().to_dict()
+    stances, confidences = rows["stance"].tolist(), rows["stance_confidence"].tolist()
+    names, indices = rows["stakeholder"].tolist(), rows["sentence_index"].tolist()
+    held: dict[str, list[int]] = {}  # normalised name -> row positions, in order of first mention
+    for row, (name, stance) in enumerate(zip(names, stances, strict=True)):
+        if name and stance not in NO_STANCE:
+            held.setdefault(attribution.normalize(name), []).append(row)
     stakeholders: dict[str, dict[str, Any]] = {}
-    held = rows[(rows["stakeholder"] != "") & ~rows["stance"].isin(NO_STANCE)]
-    keys = held["stakeholder"].map(attribution.normalize)
-    for _, group in held.groupby(keys, sort=False):
-        name = max(group["stakeholder"], key=len)
-        weight = group.groupby("stance")["stance_confidence"].agg(["count", "sum"])
-        dominant = weight.sort_values(["count", "sum"], ascending=False).index[0]
-        stakeholders[name] = {
+    for group in held.values():
+        counts = collections.Counter(stances[r] for r in group)
+        weight = {stance: sum(confidences[r] for r in group if stances[r] == stance) for stance in counts}
+        # Most sentences first, then the highest summed confidence, then the label's name.
+        dominant = min(counts, key=lambda stance: (-counts[stance], -weight[stance], stance))
+        stakeholders[max((names[r] for r in group), key=len)] = {
             "dominant_stance": dominant,
-            "evidence": group.loc[group["stance"] == dominant, "sentence_index"].astype(int).tolist(),
-            "stances": group["stance"].value_counts().to_dict(),
+            "evidence": [int(indices[r]) for r in group if stances[r] == dominant],
+            "stances": dict(counts.most_common()),
         }
-    return {"sentences": len(rows), "stance_counts": counts, "stakeholders": stakeholders}
+    return {"sentences": len(rows), "stance_counts": dict(collections.Counter(stances).most_common()),
+            "stakeholders": stakeholders}
 
 
 def score_articles(articles: list[Article], engine: Engine, threshold: float) -> pd.DataFrame:
@@ -361,6 +367,7 @@ def run(cfg: ScoreConfig, inputs: list[str], out: str, fresh: bool = False) -> S
     _check_same_setup(out_dir, completed, setup)
     done_ids = {a for _, meta in completed for a in meta["articles"]} | {
         e["id"] for _, meta in completed for e in meta["errors"]}
+    loading = time.perf_counter()
     engine: Engine = SparkEngine(cfg) if cfg.engine == "spark" else LocalEngine(cfg)
     started = time.perf_counter()
     n_articles = n_sentences = n_errors = n_skipped = 0
@@ -375,8 +382,9 @@ def run(cfg: ScoreConfig, inputs: list[str], out: str, fresh: bool = False) -> S
                 rows = score_articles(articles, engine, cfg.uncertain_threshold)
                 part = parts_dir / f"part-{next_part:05d}.parquet"
                 _atomic_write(part, lambda p, r=rows: r.to_parquet(p, index=False))
+                by_article = dict(tuple(rows.groupby("article_id", sort=False)))
                 summaries = {a.id: {**{f: getattr(a, f) for f in ARTICLE_FIELDS},
-                                    **summarize_article(rows[rows["article_id"] == a.id])} for a in articles}
+                                    **summarize_article(by_article.get(a.id, rows.iloc[:0]))} for a in articles}
                 meta = {"setup": setup, "articles": summaries,
                         "errors": [{"id": p.id, "source": p.source, "reason": p.reason} for p in problems]}
                 # The JSON marks the part complete: written last, so a crash before it redoes the chunk.
@@ -394,6 +402,6 @@ def run(cfg: ScoreConfig, inputs: list[str], out: str, fresh: bool = False) -> S
     seconds = time.perf_counter() - started
     totals = _assemble(out_dir, _completed_parts(parts_dir), cfg)
     result = ScoreResult(out_dir, totals["articles"], totals["sentences"], totals["errors"], n_skipped, seconds,
-                         totals["stance_counts"])
+                         totals["stance_counts"], load_seconds=started - loading)
     result.run_id = tracking.log_scoring_run(cfg, inputs, out_dir, totals, n_articles, n_sentences, seconds)
     return result

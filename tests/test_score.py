@@ -255,7 +255,7 @@ def test_rerun_with_another_threshold_or_fast_path_names_what_changed(models, ar
     score.run(score_cfg(models), [str(articles_dir)], str(out))
     with pytest.raises(score.ScoreError, match=r"uncertain_threshold was 0\.4, now 0\.6\)"):
         score.run(score_cfg(models, "uncertain_threshold=0.6"), [str(articles_dir)], str(out))
-    with pytest.raises(score.ScoreError, match=r"fast_path was bf16, now none\)"):
+    with pytest.raises(score.ScoreError, match=r"fast_path was fused, now none\)"):
         score.run(score_cfg(models, "fast_path=none"), [str(articles_dir)], str(out))
     again = score.run(score_cfg(models, "batch_size=8"), [str(articles_dir)], str(out))
     assert again.skipped == len(ARTICLES), "a setting that does not change labels keeps the resume"

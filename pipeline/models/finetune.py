@@ -26,6 +26,7 @@ from pipeline.models.base import (
     MetricsCallback,
     autocast,
     balanced_class_weights,
+    fixed_width,
     set_seed,
     token_budget_batches,
 )
@@ -95,30 +96,32 @@ def run_trainer(trainer: Trainer, training: TrainingConfig) -> dict[str, Any]:
 
 
 def forward_batches(model: torch.nn.Module, tokenizer, texts: list[str], batch_size: int, max_length: int,
-                    bf16: bool, batch_tokens: int = 0) -> Iterator[tuple[list[int], Any]]:
+                    bf16: bool, batch_tokens: int = 0, fixed_shapes: bool = False) -> Iterator[tuple[list[int], Any]]:
     """The model's outputs for batches of ``texts`` of similar token length (eval mode, no gradients), with
-    each batch's row numbers in ``texts``. The texts are tokenized once, then cut into batches of at most
-    ``batch_size`` sentences and, when ``batch_tokens`` > 0, at most that many padded tokens."""
+    each batch's row numbers in ``texts`` (batches as ``padded_batches`` cuts them)."""
     model.eval()
     with torch.inference_mode(), autocast(bf16):
-        for idx, batch in padded_batches(tokenizer, texts, batch_size, max_length, batch_tokens):
+        for idx, batch in padded_batches(tokenizer, texts, batch_size, max_length, batch_tokens, fixed_shapes):
             yield idx, model(**batch)
 
 
-def padded_batches(tokenizer, texts: list[str], batch_size: int, max_length: int,
-                   batch_tokens: int = 0) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+def padded_batches(tokenizer, texts: list[str], batch_size: int, max_length: int, batch_tokens: int = 0,
+                   fixed_shapes: bool = False) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
     """``texts`` tokenized once, sorted by length and cut into batches of at most ``batch_size`` sentences
     and, when ``batch_tokens`` > 0, at most that many padded tokens: each batch's row numbers in ``texts``
-    and its right-padded tensors."""
+    and its right-padded tensors. With ``fixed_shapes`` (and a token budget) every batch is padded to
+    ``fixed_width`` of its longest sentence, and the budget counts that width."""
     encoded = tokenizer(texts, truncation=True, max_length=max_length)
     lengths = [len(ids) for ids in encoded["input_ids"]]
-    for idx in token_budget_batches(lengths, batch_size, batch_tokens):
-        yield idx, pad_batch(encoded, idx, tokenizer.pad_token_id)
+    width = fixed_width if fixed_shapes and batch_tokens > 0 else int
+    for idx in token_budget_batches(lengths, batch_size, batch_tokens, width):
+        yield idx, pad_batch(encoded, idx, tokenizer.pad_token_id, width(max(lengths[i] for i in idx)))
 
 
-def pad_batch(encoded, idx: list[int], pad_token_id: int) -> dict[str, torch.Tensor]:
-    """Rows ``idx`` of an unpadded tokenizer output as right-padded tensors (what ``padding=True`` gives)."""
-    width = max(len(encoded["input_ids"][i]) for i in idx)
+def pad_batch(encoded, idx: list[int], pad_token_id: int, width: int = 0) -> dict[str, torch.Tensor]:
+    """Rows ``idx`` of an unpadded tokenizer output as right-padded tensors, ``width`` tokens wide (0: as wide
+    as the longest row, what ``padding=True`` gives)."""
+    width = width or max(len(encoded["input_ids"][i]) for i in idx)
     batch = {}
     for key in encoded:
         fill = pad_token_id if key == "input_ids" else 0
@@ -224,7 +227,7 @@ class FinetuneClassifier(Classifier):
         texts = list(texts)
         out = np.zeros((len(texts), len(self.id2label)), dtype=np.float32)
         for idx, outputs in forward_batches(self.model, self.tokenizer, texts, batch_size, self.model_cfg.max_length,
-                                            self.inference_bf16, self.batch_tokens):
+                                            self.inference_bf16, self.batch_tokens, self.fixed_shapes):
             out[idx] = torch.softmax(outputs.logits.float(), -1).numpy()
         return out
 

@@ -207,10 +207,10 @@ class MultiTaskClassifier(Classifier):
         """Both heads' probabilities before temperature scaling, from one encoder pass per batch."""
         texts = list(texts)
         if self.compiled is not None:
-            return self.compiled.raw_proba_tasks(texts, batch_size, self.batch_tokens)
+            return self.compiled.raw_proba_tasks(texts, batch_size, self.batch_tokens, self.fixed_shapes)
         out = {task: np.zeros((len(texts), len(head.id2label)), dtype=np.float32) for task, head in self.heads.items()}
         for idx, logits in forward_batches(self.model, self.tokenizer, texts, batch_size, self.model_cfg.max_length,
-                                           self.inference_bf16, self.batch_tokens):
+                                           self.inference_bf16, self.batch_tokens, self.fixed_shapes):
             for task in out:
                 out[task][idx] = torch.softmax(logits[f"{task}_logits"].float(), -1).numpy()
         return out
