@@ -56,6 +56,7 @@ def test_int8_model_is_registered_behind_the_gate_restored_as_evaluated_and_scor
     scored = score.run(cfg, [str(articles)], str(tmp_path / "scores"))
     sentences = pd.read_parquet(tmp_path / "scores" / "sentences.parquet")
     assert scored.sentences == len(sentences) == 2
+    restored.batch_tokens, restored.fixed_shapes = 64, True  # the batches scoring made (bf16 numerics follow shape)
     both = restored.predict_tasks(sentences["text"].tolist())
     np.testing.assert_allclose(sentences["sentiment_confidence"], both["sentiment"].max(1), atol=1e-5)
 
