@@ -118,10 +118,8 @@ def padded_batches(tokenizer, texts: list[str], batch_size: int, max_length: int
         yield idx, pad_batch(encoded, idx, tokenizer.pad_token_id, width(max(lengths[i] for i in idx)))
 
 
-def pad_batch(encoded, idx: list[int], pad_token_id: int, width: int = 0) -> dict[str, torch.Tensor]:
-    """Rows ``idx`` of an unpadded tokenizer output as right-padded tensors, ``width`` tokens wide (0: as wide
-    as the longest row, what ``padding=True`` gives)."""
-    width = width or max(len(encoded["input_ids"][i]) for i in idx)
+def pad_batch(encoded, idx: list[int], pad_token_id: int, width: int) -> dict[str, torch.Tensor]:
+    """Rows ``idx`` of an unpadded tokenizer output as right-padded tensors, ``width`` tokens wide."""
     batch = {}
     for key in encoded:
         fill = pad_token_id if key == "input_ids" else 0
