@@ -200,10 +200,10 @@ class ScoreConfig:
     uncertain_threshold: Share | None = None  # None: the threshold saved with the stance model
     id_column: str = "id"
     text_column: str = "text"
-    chunk_articles: PositiveInt = 64
+    chunk_articles: PositiveInt = 256
     batch_size: PositiveInt = 128
     batch_tokens: CountInt = 4096  # > 0: a batch also stops before this many padded tokens
-    fixed_shapes: bool = True  # with batch_tokens: pad batches to a fixed set of widths (models.base.fixed_width)
+    fixed_shapes: bool = True  # with batch_tokens: batches of a fixed set of shapes (models.base.fixed_shape_batches)
     max_article_bytes: PositiveInt = 1_000_000
     fast_path: Literal["none", "autocast", "bf16", "fused", "int8"] = "fused"
     engine: Literal["local", "spark"] = "local"

@@ -99,7 +99,8 @@ class OpenVinoModel:
         for idx, inputs in batches(self.classifier, texts, batch_size, batch_tokens, fixed_shapes):
             logits = self.request.infer(inputs)
             for i, task in enumerate(TASKS):
-                out[task][idx] = torch.softmax(torch.from_numpy(np.asarray(logits[i], dtype=np.float32)), -1).numpy()
+                out[task][idx] = torch.softmax(torch.from_numpy(np.asarray(logits[i][: len(idx)], dtype=np.float32)),
+                                               -1).numpy()
         return out
 
     def save(self, folder: Path) -> None:

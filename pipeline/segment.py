@@ -47,11 +47,33 @@ def _cut(text: str, limit: int, prefer: re.Pattern | None = None) -> Iterator[tu
     yield start, text[start:]
 
 
+def _pysbd_sentences(text: str) -> list[str]:
+    """What ``pysbd.Segmenter.segment(text)`` returns (clean=False: each sentence with the white space after
+    it), with its last step done by ``str.find``. pysbd finds each sentence in the text again with a regular
+    expression built from the sentence, and compiling one per sentence took over half of segmenting (and
+    of ``pipeline score``'s time outside the model, 2.8 of 4.8 s on the test split's articles)."""
+    sentences, previous_end = [], 0
+    for sentence in _segmenter().processor(text).process():
+        # pysbd: the first match of the escaped sentence plus trailing white space (``\s*``), scanning matches
+        # left to right without overlap, that ends after the previous sentence did; none: the sentence is dropped.
+        start = text.find(sentence)
+        while start >= 0:
+            end = start + len(sentence)
+            while end < len(text) and text[end].isspace():
+                end += 1
+            if end > previous_end:
+                sentences.append(text[start:end])
+                previous_end = end
+                break
+            start = text.find(sentence, max(end, start + 1))
+    return sentences
+
+
 def _sentences(paragraph: str) -> Iterator[tuple[int, str]]:
     """(offset in the paragraph, sentence text) with bounded block and sentence lengths."""
     for block_start, block in _cut(paragraph, MAX_BLOCK_CHARS, SENTENCE_END):
         cursor = 0
-        for piece in _segmenter().segment(block) if block.strip() else []:
+        for piece in _pysbd_sentences(block) if block.strip() else []:
             stripped = piece.strip()
             if not stripped:
                 continue

@@ -29,7 +29,9 @@ def test_scoring_benchmark_compares_naive_two_model_and_end_to_end_paths(tiny_co
     assert report["c_with_load_sentences_per_s"] < report["c_sentences_per_s"]
     assert report["c_over_b"] == round(rows[-1].rate / rows[1].rate, 2)
     assert report["limit_sentences_per_s"] > 0 and report["counted_gflops_per_sentence"] > 0
-    assert report["c_fraction_of_limit"] == pytest.approx(rows[-1].rate / report["limit_sentences_per_s"], rel=1e-3)
+    # (c)'s limit is taken from the FLOPs of the sentences it scored (segmenting merges some of the split's).
+    assert report["c_counted_gflops_per_sentence"] > 0 and report["c_limit_sentences_per_s"] > 0
+    assert report["c_fraction_of_limit"] == pytest.approx(rows[-1].rate / report["c_limit_sentences_per_s"], rel=1e-2)
     for task in ("stance", "sentiment"):
         for key in ("test_macro_f1_b", "test_macro_f1_c"):
             assert 0 <= report[f"{task}_{key}"] <= 1

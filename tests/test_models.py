@@ -1,12 +1,14 @@
 """What the model families share: batching by token budget and the prediction fast paths."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 
 from pipeline import config, tracking, train
 from pipeline.data import load_split
-from pipeline.models.base import FusedLinear, fixed_width, token_budget_batches
+from pipeline.models.base import FusedLinear, fixed_shape_batches, fixed_width, token_budget_batches
 from pipeline.models.finetune import padded_batches
 
 
@@ -24,33 +26,64 @@ def test_token_budget_batches_cover_every_sentence_once_within_both_limits():
 
 
 def test_fixed_width_rounds_up_to_a_small_set_of_widths():
-    lengths = (1, 8, 9, 41, 64, 65, 97, 128, 129, 300)
-    assert [fixed_width(n) for n in lengths] == [8, 8, 16, 48, 64, 80, 112, 128, 160, 320]
-    assert len({fixed_width(n) for n in range(1, 513)}) == 8 + 4 + 4 + 4
+    lengths = (1, 4, 5, 41, 64, 65, 97, 128, 129, 300)
+    assert [fixed_width(n) for n in lengths] == [4, 4, 8, 44, 64, 72, 104, 128, 160, 320]
+    assert len({fixed_width(n) for n in range(1, 513)}) == 16 + 8 + 4 + 4
 
 
-def test_token_budget_counts_the_padded_width():
-    assert [len(b) for b in token_budget_batches([30, 31, 33], 8, max_tokens=100)] == [3]  # 3 x 33 <= 100
-    # Padded to fixed_width(33) = 40 tokens, only 2 fit in 100.
-    assert [len(b) for b in token_budget_batches([30, 31, 33], 8, max_tokens=100, width=fixed_width)] == [2, 1]
-    assert [len(b) for b in token_budget_batches([30, 31, 32, 32], 8, max_tokens=128, width=fixed_width)] == [4]
+def _fewest_padded_tokens(lengths: list[int], shapes: list[tuple[int, int]]) -> float:
+    """Brute force: every way to cut the sorted lengths into consecutive batches, each in its cheapest shape."""
+    lengths = sorted(lengths)
+    best = float("inf")
+    for cuts in itertools.product((False, True), repeat=len(lengths) - 1):
+        starts = [0] + [i + 1 for i, cut in enumerate(cuts) if cut] + [len(lengths)]
+        total = 0.0
+        for a, b in itertools.pairwise(starts):
+            total += min((r * w for r, w in shapes if r >= b - a and w >= lengths[b - 1]), default=float("inf"))
+        best = min(best, total)
+    return best
 
 
-def test_fixed_shapes_pad_batches_to_few_widths(tiny_bert):
+@pytest.mark.parametrize("seed", range(6))
+def test_fixed_shape_batches_take_shapes_from_a_fixed_set_and_pad_the_fewest_tokens(seed):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, 27, size=9).tolist()
+    batches = fixed_shape_batches(lengths, max_sentences=4, max_tokens=48, max_width=26)
+    shapes = [(min(4, max(1, 48 // w)), w) for w in sorted({min(fixed_width(n), 26) for n in range(1, 30)})]
+    assert sorted(i for idx, _, _ in batches for i in idx) == list(range(len(lengths)))
+    for idx, rows, width in batches:
+        assert (rows, width) in shapes
+        assert len(idx) <= rows and max(lengths[i] for i in idx) <= width <= 26
+    assert sum(rows * width for _, rows, width in batches) == _fewest_padded_tokens(lengths, shapes)
+
+
+def test_fixed_shape_batches_meet_few_shapes_however_many_sentences():
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(20):  # chunks of varied sentences, as scoring meets them
+        lengths = rng.integers(3, 129, size=int(rng.integers(1, 400))).tolist()
+        seen |= {(rows, width) for _, rows, width in fixed_shape_batches(lengths, 128, 4096, 128)}
+    assert len(seen) <= 24  # one shape per width up to 128 tokens
+    assert fixed_shape_batches([], 128, 4096, 128) == []
+    with pytest.raises(ValueError, match="a sentence of 130 tokens is wider than max_width 128: truncate it"):
+        fixed_shape_batches([12, 130], 128, 4096, 128)
+
+
+def test_fixed_shapes_pad_batches_to_few_shapes_filled_with_copies(tiny_bert):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     texts = [" ".join(["word"] * n) for n in range(1, 60)]
-    tight = list(padded_batches(tokenizer, texts, 16, 128, batch_tokens=256))
     fixed = list(padded_batches(tokenizer, texts, 16, 128, batch_tokens=256, fixed_shapes=True))
     assert sorted(i for idx, _ in fixed for i in idx) == list(range(len(texts)))
-    widths = {batch["input_ids"].shape[1] for _, batch in fixed}
-    assert widths <= {fixed_width(n) for n in range(1, 129)}
-    assert len(widths) < len({batch["input_ids"].shape[1] for _, batch in tight})
-    for _, batch in fixed:
-        assert batch["input_ids"].numel() <= 256
-        lengths = batch["attention_mask"].sum(1).tolist()
-        assert batch["input_ids"].shape[1] == fixed_width(max(lengths))
+    encoded = tokenizer(texts)
+    for idx, batch in fixed:
+        rows, width = batch["input_ids"].shape
+        assert width == fixed_width(width) and rows == min(16, 256 // width)
+        for row in range(rows):  # its sentences, then copies of the first
+            ids = encoded["input_ids"][idx[row] if row < len(idx) else idx[0]]
+            assert batch["input_ids"][row, : len(ids)].tolist() == ids
+            assert batch["attention_mask"][row].sum() == len(ids)
     # Without a token budget, fixed_shapes changes nothing.
     unbudgeted = [b["input_ids"].shape for _, b in padded_batches(tokenizer, texts, 16, 128, fixed_shapes=True)]
     assert unbudgeted == [b["input_ids"].shape for _, b in padded_batches(tokenizer, texts, 16, 128)]

@@ -1,3 +1,6 @@
+import pytest
+
+from pipeline import segment
 from pipeline.segment import split
 
 
@@ -49,3 +52,16 @@ def test_a_long_paragraph_of_real_sentences_keeps_its_sentences():
     paragraph = " ".join(sentences)
     assert len(paragraph) > 8_000
     assert [s.text for s in split(paragraph)] == sentences
+
+
+@pytest.mark.parametrize("text", [
+    "The minister said the talks were over. The minister said the talks were over. Then she left.",
+    "Dr. Okafor met Mr. Lund at 9 a.m. in the U.S. embassy. \"We are not worried,\" he said.  It rained.",
+    "Prices rose 3.5% in May.\u00a0The bank (Halvard Trust Inc.) called it \"a blip.\" Really?  Yes!\t",
+    "No. 5 on the list... was missing.\nA new line. A, b. c.",
+    "!", "   Leading spaces. And trailing ones.   ",
+])
+def test_sentences_are_what_pysbd_returns(text):
+    # The sentences are found again in the text by str.find instead of pysbd's per-sentence regular
+    # expressions (the slow half of segmenting): the result must stay exactly pysbd's.
+    assert segment._pysbd_sentences(text) == segment._segmenter().segment(text)

@@ -40,24 +40,20 @@ def autocast(enabled: bool):
 
 def fixed_width(length: int) -> int:
     """The padded width of a batch whose longest sentence has ``length`` tokens, from a fixed set: multiples of
-    8 up to 64 tokens, of 16 up to 128, then of 32 and of 64. With token-budget batches this gives scoring a
-    few dozen batch shapes instead of a new one per batch: the CPU kernels built for a shape are reused and
-    the activation buffers a batch frees fit later batches (a probe's peak memory fell by a third)."""
-    step = 8 if length <= 64 else 16 if length <= 128 else 32 if length <= 256 else 64
+    4 up to 64 tokens, of 8 up to 128, then of 32 and of 64 (24 widths up to 128 tokens)."""
+    step = 4 if length <= 64 else 8 if length <= 128 else 32 if length <= 256 else 64
     return -(-length // step) * step
 
 
-def token_budget_batches(lengths: Sequence[int], max_sentences: int, max_tokens: int = 0,
-                         width: Callable[[int], int] = int) -> list[list[int]]:
+def token_budget_batches(lengths: Sequence[int], max_sentences: int, max_tokens: int = 0) -> list[list[int]]:
     """Index batches of similar token length, cut at ``max_sentences`` sentences or, when ``max_tokens`` > 0,
-    before the padded batch (sentences x ``width`` of the longest length) would exceed ``max_tokens``: short
-    sentences go in large batches and long ones in small batches, so every forward pass does about the same
-    work."""
+    before the padded batch (sentences x the longest length) would exceed ``max_tokens``: short sentences go
+    in large batches and long ones in small batches, so every forward pass does about the same work."""
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     batches: list[list[int]] = []
     current: list[int] = []
     for i in order:  # ascending, so the sentence being added is the batch's longest
-        full = len(current) >= max_sentences or (max_tokens > 0 and (len(current) + 1) * width(lengths[i]) > max_tokens)
+        full = len(current) >= max_sentences or (max_tokens > 0 and (len(current) + 1) * lengths[i] > max_tokens)
         if current and full:
             batches.append(current)
             current = []
@@ -65,6 +61,42 @@ def token_budget_batches(lengths: Sequence[int], max_sentences: int, max_tokens:
     if current:
         batches.append(current)
     return batches
+
+
+def fixed_shape_batches(lengths: Sequence[int], max_sentences: int, max_tokens: int,
+                        max_width: int) -> list[tuple[list[int], int, int]]:
+    """Index batches, each with the (rows, width) shape it is padded to, every shape from a fixed set: per
+    width of ``fixed_width`` (at most ``max_width``), as many rows as ``max_tokens`` allows (at most
+    ``max_sentences``). A batch with fewer sentences than its rows is filled up with copies of one of them.
+
+    Why: the CPU libraries keep memory for every batch shape they meet (oneDNN's kernel cache, the
+    allocator's buffers: about 6 MB per new shape on MPNet), so batches cut freely, whose row counts
+    vary, make memory grow with the input; a few dozen shapes keep it flat. The batches are chosen
+    over the length-sorted sentences to pad the fewest tokens in all (dynamic programming)."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    if not order:
+        return []
+    if lengths[order[-1]] > max_width:
+        raise ValueError(f"a sentence of {lengths[order[-1]]} tokens is wider than max_width {max_width}: truncate it")
+    widths = sorted({min(fixed_width(n), max_width) for n in range(1, max_width + 1)})
+    shapes = [(min(max_sentences, max(1, max_tokens // width)), width) for width in widths]
+    # padded[i]: fewest padded tokens that cover the i shortest sentences. It never falls as i grows, so each
+    # shape takes as many sentences as it holds.
+    padded = [0] + [float("inf")] * len(order)
+    chosen: list[tuple[int, int]] = [(0, 0)] * (len(order) + 1)
+    for i in range(1, len(order) + 1):
+        longest = lengths[order[i - 1]]
+        for rows, width in shapes:
+            if width >= longest and padded[max(0, i - rows)] + rows * width < padded[i]:
+                padded[i], chosen[i] = padded[max(0, i - rows)] + rows * width, (rows, width)
+    batches = []
+    end = len(order)
+    while end:
+        rows, width = chosen[end]
+        start = max(0, end - rows)
+        batches.append((order[start:end], rows, width))
+        end = start
+    return batches[::-1]
 
 
 def full_probabilities(probabilities: np.ndarray, classes: np.ndarray, n_labels: int) -> np.ndarray:
@@ -123,7 +155,7 @@ class Classifier:
     family = ""
     inference_bf16 = True  # bf16 autocast at prediction time (fast path "autocast", the default until one is set)
     batch_tokens = 0  # > 0: prediction batches cut by padded tokens as well as by sentences (token_budget_batches)
-    fixed_shapes = False  # with batch_tokens: batches padded to fixed_width (a fixed set of shapes)
+    fixed_shapes = False  # with batch_tokens: batches of a fixed set of shapes (fixed_shape_batches)
     temperature = 1.0  # fitted on validation after training (1.0: models saved before calibration)
     uncertain_threshold: float | None = None  # chosen on validation; None: models saved before calibration
 

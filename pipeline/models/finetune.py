@@ -26,7 +26,7 @@ from pipeline.models.base import (
     MetricsCallback,
     autocast,
     balanced_class_weights,
-    fixed_width,
+    fixed_shape_batches,
     set_seed,
     token_budget_batches,
 )
@@ -98,7 +98,8 @@ def run_trainer(trainer: Trainer, training: TrainingConfig) -> dict[str, Any]:
 def forward_batches(model: torch.nn.Module, tokenizer, texts: list[str], batch_size: int, max_length: int,
                     bf16: bool, batch_tokens: int = 0, fixed_shapes: bool = False) -> Iterator[tuple[list[int], Any]]:
     """The model's outputs for batches of ``texts`` of similar token length (eval mode, no gradients), with
-    each batch's row numbers in ``texts`` (batches as ``padded_batches`` cuts them)."""
+    each batch's row numbers in ``texts`` (batches as ``padded_batches`` cuts them; the outputs' first
+    ``len(rows)`` rows are theirs)."""
     model.eval()
     with torch.inference_mode(), autocast(bf16):
         for idx, batch in padded_batches(tokenizer, texts, batch_size, max_length, batch_tokens, fixed_shapes):
@@ -109,13 +110,17 @@ def padded_batches(tokenizer, texts: list[str], batch_size: int, max_length: int
                    fixed_shapes: bool = False) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
     """``texts`` tokenized once, sorted by length and cut into batches of at most ``batch_size`` sentences
     and, when ``batch_tokens`` > 0, at most that many padded tokens: each batch's row numbers in ``texts``
-    and its right-padded tensors. With ``fixed_shapes`` (and a token budget) every batch is padded to
-    ``fixed_width`` of its longest sentence, and the budget counts that width."""
+    and its right-padded tensors. With ``fixed_shapes`` (and a token budget) every batch has one of a fixed
+    set of shapes (``fixed_shape_batches``): its tensors can have more rows than it has sentences, filled
+    up with copies of its first sentence, whose outputs are to be dropped."""
     encoded = tokenizer(texts, truncation=True, max_length=max_length)
     lengths = [len(ids) for ids in encoded["input_ids"]]
-    width = fixed_width if fixed_shapes and batch_tokens > 0 else int
-    for idx in token_budget_batches(lengths, batch_size, batch_tokens, width):
-        yield idx, pad_batch(encoded, idx, tokenizer.pad_token_id, width(max(lengths[i] for i in idx)))
+    if fixed_shapes and batch_tokens > 0:
+        for idx, rows, width in fixed_shape_batches(lengths, batch_size, batch_tokens, max_length):
+            yield idx, pad_batch(encoded, idx + idx[:1] * (rows - len(idx)), tokenizer.pad_token_id, width)
+        return
+    for idx in token_budget_batches(lengths, batch_size, batch_tokens):
+        yield idx, pad_batch(encoded, idx, tokenizer.pad_token_id, max(lengths[i] for i in idx))
 
 
 def pad_batch(encoded, idx: list[int], pad_token_id: int, width: int) -> dict[str, torch.Tensor]:
@@ -226,7 +231,7 @@ class FinetuneClassifier(Classifier):
         out = np.zeros((len(texts), len(self.id2label)), dtype=np.float32)
         for idx, outputs in forward_batches(self.model, self.tokenizer, texts, batch_size, self.model_cfg.max_length,
                                             self.inference_bf16, self.batch_tokens, self.fixed_shapes):
-            out[idx] = torch.softmax(outputs.logits.float(), -1).numpy()
+            out[idx] = torch.softmax(outputs.logits[: len(idx)].float(), -1).numpy()
         return out
 
     def save(self, folder):

@@ -212,7 +212,7 @@ class MultiTaskClassifier(Classifier):
         for idx, logits in forward_batches(self.model, self.tokenizer, texts, batch_size, self.model_cfg.max_length,
                                            self.inference_bf16, self.batch_tokens, self.fixed_shapes):
             for task in out:
-                out[task][idx] = torch.softmax(logits[f"{task}_logits"].float(), -1).numpy()
+                out[task][idx] = torch.softmax(logits[f"{task}_logits"][: len(idx)].float(), -1).numpy()
         return out
 
     def predict_tasks(self, texts: Sequence[str], batch_size: int = 64) -> dict[str, np.ndarray]:
