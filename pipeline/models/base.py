@@ -87,8 +87,9 @@ def fixed_shape_batches(lengths: Sequence[int], max_sentences: int, max_tokens: 
     for i in range(1, len(order) + 1):
         longest = lengths[order[i - 1]]
         for rows, width in shapes:
-            if width >= longest and padded[max(0, i - rows)] + rows * width < padded[i]:
-                padded[i], chosen[i] = padded[max(0, i - rows)] + rows * width, (rows, width)
+            cost = padded[max(0, i - rows)] + rows * width
+            if width >= longest and cost < padded[i]:
+                padded[i], chosen[i] = cost, (rows, width)
     batches = []
     end = len(order)
     while end:
@@ -131,24 +132,20 @@ class FusedLinear(torch.nn.Module):
         return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, self.activation, [], algorithm)
 
 
-def fuse_linears(module: torch.nn.Module) -> int:
+def fuse_linears(module: torch.nn.Module) -> None:
     """Replaces every Linear layer of ``module`` by a ``FusedLinear``; the exact GELU of a feed-forward input
-    layer (a block with ``dense`` and ``intermediate_act_fn``, as in BERT and MPNet) moves into it. Returns
-    how many GELUs were fused."""
+    layer (a block with ``dense`` and ``intermediate_act_fn``, as in BERT and MPNet) moves into it."""
     from transformers.activations import GELUActivation
 
-    gelus = 0
     for block in list(module.modules()):
         activation = getattr(block, "intermediate_act_fn", None)
         if (isinstance(getattr(block, "dense", None), torch.nn.Linear) and isinstance(activation, GELUActivation)
                 and activation.act is torch.nn.functional.gelu):
             block.dense, block.intermediate_act_fn = FusedLinear(block.dense, "gelu"), torch.nn.Identity()
-            gelus += 1
     for block in list(module.modules()):
         for name, child in list(block.named_children()):
             if isinstance(child, torch.nn.Linear):
                 setattr(block, name, FusedLinear(child))
-    return gelus
 
 
 class Classifier:
