@@ -433,13 +433,15 @@ def bench_scoring(
     sentiment_model: Annotated[str, typer.Option(help="Sentiment model of (a) and (b)")] =
         "models:/sentiment-classifier@champion",
     multitask_model: Annotated[str, typer.Option(help="Multi-task model of (c)")] = "models:/news-classifier@champion",
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds of the fast path and (c), each between two probes of "
+                                        "the limit; each keeps its median")] = 3,
 ) -> None:
     """Sentences/s with both labels: (a) naive pipelines, (b) two models, (c) pipeline score with the multi-task
     model; fast-path ablation, fraction of the CPU's limit, macro-F1 change on both tasks."""
     from pipeline import bench
 
     _print_bench(bench.run_scoring(sentences, naive_sentences, batch_tokens, max_batch_sentences, try_compile,
-                                   stance_model, sentiment_model, multitask_model))
+                                   stance_model, sentiment_model, multitask_model, rounds=rounds))
 
 
 @bench_app.command("int8")
