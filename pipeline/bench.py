@@ -287,7 +287,7 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
         rows.append(m)
         score_f1(name, predicted)
 
-    # This VM's speed changes within seconds (CPU steal: GEMM probes seconds apart have differed 1.9x), so the
+    # This VM's speed changes within seconds (CPU steal: GEMM probes seconds apart have differed 1.8x), so the
     # model on the fast path and (c) run in rounds, each right after and before a probe of the limit; a path's
     # fraction of the limit is the median over rounds of its rate against the mean of the probes around it,
     # and its row keeps its median round.
