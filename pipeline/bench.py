@@ -366,8 +366,7 @@ def run_scoring(n_sentences: int = 0, naive_sentences: int = 200, batch_tokens: 
 
 def _set_path(classifier, mode: str, batch_tokens: int, fixed_shapes: bool, size: int, warm: list[str]) -> None:
     """Puts the multi-task model on a fast path and batching, and runs it once untimed on ``warm``."""
-    classifier.set_fast_path(mode)
-    classifier.batch_tokens, classifier.fixed_shapes = batch_tokens, fixed_shapes
+    classifier.set_prediction(mode, batch_tokens, fixed_shapes)
     classifier.predict_tasks(warm, size)
 
 

@@ -85,8 +85,7 @@ class LocalEngine:
             if self.multitask.family != "multitask":
                 raise ScoreError(f"multitask_model {cfg.multitask_model} is a {self.multitask.family} "
                                  f"{self.multitask.task} model, not a multitask one; pass a news-classifier URI")
-            self.multitask.set_fast_path(cfg.fast_path)
-            self.multitask.batch_tokens, self.multitask.fixed_shapes = cfg.batch_tokens, cfg.fixed_shapes
+            self.multitask.set_prediction(cfg.fast_path, cfg.batch_tokens, cfg.fixed_shapes)
             self.stance_labels = self.multitask.heads["stance"].labels
             self.sentiment_labels = self.multitask.heads["sentiment"].labels
             return
@@ -95,8 +94,7 @@ class LocalEngine:
         for classifier, task in ((self.stance, "stance"), (self.sentiment, "sentiment")):
             if classifier.task != task:
                 raise ScoreError(f"the {task} model is a {classifier.task} model; pass the right URI")
-            classifier.set_fast_path(cfg.fast_path)
-            classifier.batch_tokens, classifier.fixed_shapes = cfg.batch_tokens, cfg.fixed_shapes
+            classifier.set_prediction(cfg.fast_path, cfg.batch_tokens, cfg.fixed_shapes)
         self.stance_labels, self.sentiment_labels = self.stance.labels, self.sentiment.labels
 
     def classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -200,6 +200,12 @@ class Classifier:
         elif mode == "int8":
             torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
+    def set_prediction(self, fast_path: str, batch_tokens: int, fixed_shapes: bool) -> None:
+        """How prediction runs, as ``pipeline score`` sets it: the fast path (``set_fast_path``) and the batching
+        (a token budget per batch, batches of a fixed set of shapes)."""
+        self.set_fast_path(fast_path)
+        self.batch_tokens, self.fixed_shapes = batch_tokens, fixed_shapes
+
     def _weights_cast(self) -> bool:
         module = self.torch_module()
         return any(p.dtype != torch.float32 for p in module.parameters()) or any(
